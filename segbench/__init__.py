@@ -1,0 +1,3 @@
+"""segbench: which encoder with which decoder, at what cost."""
+
+__version__ = "0.1.0"
