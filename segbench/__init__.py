@@ -1,3 +1,27 @@
-"""segbench: which encoder with which decoder, at what cost."""
+"""segbench: which encoder with which decoder, at what cost.
+
+The Python API mirrors the CLI::
+
+    model = segbench.build_model(encoder="resnet18", decoder="unet", num_classes=19)
+    record = segbench.profile(model, input_size=(360, 640), device="auto")
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from segbench.measure.profile import Profile, profile  # noqa: E402
+from segbench.models import DECODERS, ENCODERS, build_model  # noqa: E402
+
+
+def list_encoders(pattern: str = "*") -> list[str]:
+    """Registered encoder names matching a glob."""
+    return ENCODERS.names(pattern)
+
+
+def list_decoders(pattern: str = "*") -> list[str]:
+    """Registered decoder names matching a glob."""
+    return DECODERS.names(pattern)
+
+
+__all__ = ["Profile", "__version__", "build_model", "list_decoders", "list_encoders", "profile"]

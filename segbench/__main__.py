@@ -1,0 +1,7 @@
+"""``python -m segbench``."""
+
+import sys
+
+from segbench.cli import main
+
+sys.exit(main())

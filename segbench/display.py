@@ -1,0 +1,69 @@
+"""Rich renderings of runs and registries for the terminal."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+
+def _num(value: Any, fmt: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
+    """One row per cell: cost and speed, with the status and any error.
+
+    Settings shared by every cell go in the caption; only those that vary get a column.
+    """
+    shared = {
+        "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"])},
+        "batch": set(frame["batch_size"]),
+        "prec.": set(frame["precision"]),
+        "device": set(frame["device"]),
+    }
+    varying = [k for k, v in shared.items() if len(v) > 1]
+    caption = ", ".join(f"{k} {next(iter(v))}" for k, v in shared.items() if len(v) == 1)
+    table = Table(title=title, caption=caption, header_style="bold")
+    table.add_column("encoder", no_wrap=True)
+    table.add_column("decoder", no_wrap=True)
+    for name in varying:
+        table.add_column(name, no_wrap=True)
+    for name in ["params M", "GFLOPs", "ms median", "ms p10-p90", "img/s", "mem MiB"]:
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("status")
+    for row in frame.to_dict("records"):
+        ok = row["status"] == "ok"
+        cells = {
+            "input": f"{row['input_h']}x{row['input_w']}",
+            "batch": str(row["batch_size"]),
+            "prec.": str(row["precision"]),
+            "device": str(row["device"]),
+        }
+        table.add_row(
+            str(row["encoder"]),
+            str(row["decoder"]),
+            *(cells[k] for k in varying),
+            _num(row["params"] / 1e6 if ok else None, ".2f"),
+            _num(row["gflops"], ".2f"),
+            _num(row["latency_ms_median"], ".2f"),
+            f"{row['latency_ms_p10']:.1f}-{row['latency_ms_p90']:.1f}" if ok else "-",
+            _num(row["throughput_img_s"], ".1f"),
+            _num(row["peak_mem_mib"], ".0f"),
+            "[green]ok[/]" if ok else f"[red]{row['status']}[/]: {row.get('error') or ''}",
+        )
+    return table
+
+
+def registry_table(kind: str, entries: list[tuple[str, dict[str, Any]]], columns: list[str]) -> Table:
+    table = Table(title=f"{kind} ({len(entries)})", header_style="bold")
+    table.add_column("name")
+    for col in columns:
+        table.add_column(col)
+    for name, meta in entries:
+        table.add_row(name, *(str(meta.get(col, "")) for col in columns))
+    return table

@@ -1,0 +1,94 @@
+"""Expand user choices into cells, validating every name and number first.
+
+Validation happens before anything runs, and every error is a one-line
+``ValueError`` naming what was wrong and what is valid, which the CLI prints
+as is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+
+from segbench.cell import CellConfig
+from segbench.measure.profile import PRECISIONS, resolve_device
+from segbench.models import DECODERS, ENCODERS
+
+DEFAULT_ENCODERS = ("resnet18", "mobilenet")
+DEFAULT_DECODERS = ("skip", "unet")
+DEFAULT_SIZE = (360, 480)
+MIN_SIZE = 32
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX,]\s*(\d+))?\s*$")
+
+
+def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> list[str]:
+    """A comma list (or sequence) of registry names, each checked, duplicates dropped."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    names = [n.strip() for n in items if n.strip()]
+    if not names:
+        raise ValueError(f"no {kind} given; valid: {', '.join(valid)}")
+    for name in names:
+        if name not in valid:
+            raise ValueError(f"unknown {kind} '{name}'; valid: {', '.join(valid)}")
+    return list(dict.fromkeys(names))
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``HxW`` (or ``H,W``, or ``N`` for a square), each side at least 32."""
+    m = _SIZE.match(text)
+    if not m:
+        raise ValueError(f"malformed size '{text}'; expected HxW, e.g. 360x480")
+    h = int(m.group(1))
+    w = int(m.group(2) or h)
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise ValueError(f"size '{text}' is too small; each side must be at least {MIN_SIZE}")
+    return h, w
+
+
+def check_positive(value: int, what: str) -> int:
+    if value < 1:
+        raise ValueError(f"{what} must be a positive integer, not {value}")
+    return value
+
+
+def expand_grid(
+    encoders: Sequence[str] = DEFAULT_ENCODERS,
+    decoders: Sequence[str] = DEFAULT_DECODERS,
+    sizes: Sequence[tuple[int, int]] = (DEFAULT_SIZE,),
+    batch_sizes: Sequence[int] = (1,),
+    precisions: Sequence[str] = ("fp32",),
+    device: str = "auto",
+    num_classes: int = 21,
+    channels_last: bool = False,
+    threads: int | None = None,
+    pretrained: bool = False,
+) -> list[CellConfig]:
+    """Every encoder x decoder x size x batch x precision, in that nesting order."""
+    encoders = parse_names(encoders, "encoder", ENCODERS.names())
+    decoders = parse_names(decoders, "decoder", DECODERS.names())
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise ValueError(f"unknown precision '{p}'; valid: {', '.join(PRECISIONS)}")
+    for b in batch_sizes:
+        check_positive(b, "batch size")
+    check_positive(num_classes, "number of classes")
+    if threads is not None:
+        check_positive(threads, "threads")
+    dev = resolve_device(device).type
+    return [
+        CellConfig(
+            encoder=e,
+            decoder=d,
+            input_h=h,
+            input_w=w,
+            batch_size=b,
+            precision=p,
+            device=dev,
+            channels_last=channels_last,
+            num_classes=num_classes,
+            threads=threads,
+            pretrained=pretrained,
+        )
+        for e, d, (h, w), b, p in itertools.product(encoders, decoders, sizes, batch_sizes, precisions)
+    ]

@@ -1,0 +1,64 @@
+"""FLOP counting with fvcore, in the conventions of DESIGN.md.
+
+fvcore counts one multiply-add as one "flop", i.e. MACs. We store ``gmacs``
+(fvcore's total / 1e9, at batch 1) and ``gflops = 2 * gmacs`` (the convention
+of RTSeg and most papers), and we name the operators fvcore could not count
+(element-wise adds, max pooling, activations...) so nobody mistakes the total
+for an exhaustive one.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+with warnings.catch_warnings():
+    # fvcore scripts its focal loss at import; torch >= 2.10 warns that jit.script is deprecated.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="torch.jit")
+    from fvcore.nn import FlopCountAnalysis
+
+COUNTER = "fvcore"
+
+
+@dataclass(frozen=True)
+class FlopCount:
+    gmacs: float
+    counter: str = COUNTER
+    uncounted: dict[str, int] = field(default_factory=dict)
+    by_operator: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gflops(self) -> float:
+        return 2.0 * self.gmacs
+
+
+def count_flops(model: nn.Module, input_size: tuple[int, int], in_channels: int = 3) -> FlopCount:
+    """MACs of one forward pass of ``model`` in eval mode on a batch-1 input of ``input_size``.
+
+    Counted on the CPU in fp32: the count depends on shapes only, and tracing
+    there keeps it off the device being timed.
+    """
+    was_training = model.training
+    device = next(model.parameters()).device
+    x = torch.zeros(1, in_channels, *input_size, device=device)
+    model.eval()
+    # fvcore logs every skipped op and uncalled module at WARNING; we record them instead.
+    fvcore_log = logging.getLogger("fvcore.nn.jit_analysis")
+    level = fvcore_log.level
+    fvcore_log.setLevel(logging.ERROR)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            analysis = FlopCountAnalysis(model, x)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            total = analysis.total()
+            by_op = {op: n / 1e9 for op, n in analysis.by_operator().items()}
+            uncounted = dict(sorted(analysis.unsupported_ops().items()))
+    finally:
+        fvcore_log.setLevel(level)
+        model.train(was_training)
+    return FlopCount(gmacs=total / 1e9, uncounted=uncounted, by_operator=by_op)

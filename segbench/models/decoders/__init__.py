@@ -1,0 +1,18 @@
+"""Decoder registry. Each entry is a :class:`Decoder` subclass.
+
+Metadata per entry: ``paper``, ``year`` and ``needs`` (what it asks of the
+encoder, in words); the class attribute ``output_stride`` is the machine-readable
+part of that.
+"""
+
+from __future__ import annotations
+
+from segbench.models.decoders.base import Decoder
+from segbench.registry import Registry
+
+DECODERS: Registry[type[Decoder]] = Registry("decoder")
+
+# Registration side effects: one module per decoder.
+from segbench.models.decoders import dilation, skip, unet  # noqa: E402,F401
+
+__all__ = ["DECODERS", "Decoder"]

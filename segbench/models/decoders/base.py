@@ -1,0 +1,66 @@
+"""Decoder base class and the building blocks several decoders share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from segbench.models.spec import FeatureSpec
+
+
+class Decoder(nn.Module):
+    """Maps an encoder's features to class logits at (at least) the input resolution.
+
+    Subclasses are built from feature specs and a class count alone, never from
+    an encoder's name. ``output_stride`` is what the decoder needs of its
+    encoder: 32 (as built) or 8/16 (the builder dilates the encoder's last
+    stages). The model crops the logits to the input size.
+    """
+
+    output_stride: ClassVar[int] = 32
+
+    def __init__(self, specs: Sequence[FeatureSpec], num_classes: int) -> None:
+        super().__init__()
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        self.specs = tuple(specs)
+        self.num_classes = num_classes
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def conv_bn_relu(cin: int, cout: int, kernel_size: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
+    """Weights that make a per-channel transposed conv a bilinear upsampler (FCN's init)."""
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    og = torch.arange(kernel_size, dtype=torch.float32)
+    filt1d = 1 - (og - center).abs() / factor
+    filt = filt1d[:, None] * filt1d[None, :]
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    weight[range(channels), range(channels)] = filt
+    return weight
+
+
+def bilinear_upsampler(channels: int, factor: int) -> nn.ConvTranspose2d:
+    """Trainable transposed conv (kernel 2f, stride f) that starts as bilinear x``factor``.
+
+    Its output is exactly ``factor`` times its input size.
+    """
+    up = nn.ConvTranspose2d(
+        channels, channels, kernel_size=2 * factor, stride=factor, padding=factor // 2, bias=False
+    )
+    with torch.no_grad():
+        up.weight.copy_(bilinear_kernel(channels, 2 * factor))
+    return up

@@ -1,0 +1,72 @@
+"""UNet as RTSeg built it: additive skips, LinkNet-style decoder blocks.
+
+Siam et al., RTSeg, ICIP 2018; the blocks are those of Chaurasia & Culurciello,
+"LinkNet: Exploiting Encoder Representations for Efficient Semantic
+Segmentation", VCIP 2017 (with a ResNet-18 encoder this decoder is LinkNet's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from segbench.models.decoders import DECODERS
+from segbench.models.decoders.base import Decoder
+from segbench.models.spec import FeatureSpec, align_to, feature_at
+
+
+class UpBlock(nn.Sequential):
+    """1x1 reduce to in/4, 3x3 transposed conv x2, 1x1 expand; each with BN and ReLU."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        mid = max(cin // 4, 1)
+        super().__init__(
+            nn.Conv2d(cin, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(mid, mid, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
+
+
+@DECODERS.register(
+    "unet",
+    paper="Siam et al., RTSeg (UNet decoding method; LinkNet blocks)",
+    year=2018,
+    needs="features at strides 4, 8, 16, 32",
+)
+class UNet(Decoder):
+    """From stride 32 to 4: upsample x2, add the encoder's feature, repeat; then x4 and classify.
+
+    Each block outputs the channel count of the skip it meets, so the addition
+    needs no projection. The head is LinkNet's: 3x3 transposed conv x2 to 32
+    channels, 3x3 conv, 2x2 transposed conv x2 to the classes.
+    """
+
+    def __init__(self, specs: Sequence[FeatureSpec], num_classes: int, head_channels: int = 32) -> None:
+        super().__init__(specs, num_classes)
+        self.taps = tuple(feature_at(specs, s) for s in (4, 8, 16, 32))
+        channels = [specs[i].channels for i in self.taps]
+        self.blocks = nn.ModuleList(UpBlock(channels[i + 1], channels[i]) for i in reversed(range(3)))
+        self.head = nn.Sequential(
+            nn.ConvTranspose2d(channels[0], head_channels, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(head_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(head_channels, head_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(head_channels),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(head_channels, num_classes, 2, stride=2),
+        )
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        skips = [features[i] for i in self.taps]
+        x = skips[-1]
+        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+            x = align_to(block(x), skip.shape[-2:]) + skip
+        return self.head(x)

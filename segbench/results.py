@@ -1,0 +1,154 @@
+"""The run directory: one JSON record per cell, run.json, and a flat table.csv.
+
+Layout of ``results/runs/<run_id>/``::
+
+    run.json            the environment, written once
+    cells/<cell>.json   one record per cell, written atomically when it ends
+    table.csv           one row per cell, rewritten after every cell
+
+Configuration lives in separate key columns; nothing is ever parsed back out
+of a string. ``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+#: Columns that identify a cell; comparisons match cells on these.
+KEY_COLUMNS = [
+    "encoder",
+    "decoder",
+    "input_h",
+    "input_w",
+    "batch_size",
+    "precision",
+    "device",
+    "channels_last",
+    "num_classes",
+]
+
+#: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
+TABLE_COLUMNS = [
+    *KEY_COLUMNS,
+    "params",
+    "gmacs",
+    "gflops",
+    "latency_ms_median",
+    "latency_ms_p10",
+    "latency_ms_p90",
+    "latency_ms_mean",
+    "latency_ms_std",
+    "latency_iqr_rel",
+    "throughput_img_s",
+    "peak_mem_mib",
+    "mem_method",
+    "threads",
+    "timed_iters",
+    "flops_counter",
+    "flops_uncounted",
+    "status",
+    "error",
+    "cell_id",
+    "fingerprint",
+]
+
+#: Record fields holding measurements: NaN when a cell did not produce them.
+NUMERIC_COLUMNS = [
+    "params",
+    "gmacs",
+    "gflops",
+    "latency_ms_median",
+    "latency_ms_p10",
+    "latency_ms_p90",
+    "latency_ms_mean",
+    "latency_ms_std",
+    "latency_iqr_rel",
+    "throughput_img_s",
+    "peak_mem_mib",
+]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become null: strict JSON, readable by every tool."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write to a temporary file in the same folder and rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(data), f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cells_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "cells"
+
+
+def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
+    path = cells_dir(run_dir) / f"{record['cell_id']}.json"
+    write_json_atomic(path, {"schema_version": SCHEMA_VERSION, **record})
+    return path
+
+
+def load_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every cell record of a run, in file-name order. A damaged file is reported, not skipped."""
+    records = []
+    for path in sorted(cells_dir(run_dir).glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"damaged cell record {path}: {e}") from e
+    return records
+
+
+def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for record in records:
+        row = {col: record.get(col) for col in TABLE_COLUMNS}
+        uncounted = record.get("flops_uncounted") or {}
+        row["flops_uncounted"] = ";".join(f"{op}:{n}" for op, n in uncounted.items())
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    for col in NUMERIC_COLUMNS:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
+    return frame
+
+
+def write_table(run_dir: Path) -> pd.DataFrame:
+    """Rebuild table.csv from the cell records (the records are the source of truth)."""
+    frame = records_to_frame(load_records(run_dir))
+    path = Path(run_dir) / "table.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return frame
+
+
+def load_table(run_dir_or_csv: Path) -> pd.DataFrame:
+    """A run's table, from its directory or its table.csv."""
+    path = Path(run_dir_or_csv)
+    if path.is_dir():
+        path = path / "table.csv"
+    return pd.read_csv(path)

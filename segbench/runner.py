@@ -1,0 +1,111 @@
+"""Run a list of cells into a run directory, one record at a time.
+
+Executors are the seam for *how* cells run (this process now; subprocesses
+and Ray later): each yields records as cells finish, and the runner alone
+writes them, so every executor produces the same run directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from segbench.cell import STATUS_OK, CellConfig, run_cell
+from segbench.env import environment
+from segbench.measure.latency import TimingConfig
+from segbench.results import load_records, write_json_atomic, write_record, write_table
+
+DEFAULT_RUNS_DIR = Path("results/runs")
+
+
+class Executor(Protocol):
+    def run(self, cells: Iterable[CellConfig], timing: TimingConfig | None) -> Iterator[dict[str, Any]]:
+        """Run ``cells``, yielding each cell's record as soon as it ends."""
+        ...
+
+
+class LocalExecutor:
+    """Runs cells one after another in this process."""
+
+    name = "local"
+
+    def run(self, cells: Iterable[CellConfig], timing: TimingConfig | None) -> Iterator[dict[str, Any]]:
+        for cell in cells:
+            yield run_cell(cell, timing)
+
+
+def new_run_dir(base: Path = DEFAULT_RUNS_DIR) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = base / stamp, 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    return path
+
+
+@dataclass
+class GridResult:
+    run_dir: Path
+    table: pd.DataFrame
+    ran: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, str]:
+    """cell_id -> fingerprint of the cells already recorded (failed ones too, unless retrying)."""
+    if not (run_dir / "cells").is_dir():
+        return {}
+    return {
+        r["cell_id"]: r["fingerprint"]
+        for r in load_records(run_dir)
+        if r.get("status") == STATUS_OK or not retry_failed
+    }
+
+
+def run_grid(
+    cells: list[CellConfig],
+    run_dir: Path,
+    executor: Executor | None = None,
+    timing: TimingConfig | None = None,
+    retry_failed: bool = False,
+    on_start: Callable[[CellConfig], None] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> GridResult:
+    """Run every cell not already finished in ``run_dir`` and return the table.
+
+    Each record is on disk the moment its cell ends; on Ctrl-C the table is
+    rebuilt from the finished cells and ``interrupted`` is set, so a rerun
+    into the same directory resumes where this one stopped.
+    """
+    executor = executor or LocalExecutor()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / "run.json").exists():
+        write_json_atomic(run_dir / "run.json", {"environment": environment()})
+    done = finished_cells(run_dir, retry_failed)
+    todo = [c for c in cells if done.get(c.cell_id) != c.fingerprint]
+    reused = [c.cell_id for c in cells if done.get(c.cell_id) == c.fingerprint]
+    result = GridResult(run_dir, pd.DataFrame(), reused=reused)
+
+    def announced(cells_to_run: list[CellConfig]) -> Iterator[CellConfig]:
+        for cell in cells_to_run:
+            if on_start:
+                on_start(cell)
+            yield cell
+
+    try:
+        for record in executor.run(announced(todo), timing):
+            write_record(run_dir, record)
+            result.ran.append(record["cell_id"])
+            if on_record:
+                on_record(record)
+    except KeyboardInterrupt:
+        result.interrupted = True
+    result.table = write_table(run_dir)
+    return result

@@ -1,0 +1,22 @@
+"""Shared fixtures: fast timing settings, and the real CamVid location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from segbench.measure.latency import TimingConfig
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+#: Enough to exercise every code path, far too few for a publishable number.
+FAST_TIMING = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=2, min_s=0.0, max_s=5.0)
+FAST_CLI = ["--warmup-iters", "1", "--min-iters", "2", "--min-time", "0"]
+
+
+@pytest.fixture
+def fast_timing() -> TimingConfig:
+    return FAST_TIMING

@@ -1,0 +1,84 @@
+"""Every encoder with every decoder: logits [N, C, H, W] at the input size, forward and backward."""
+
+import pytest
+import torch
+
+from segbench.measure.params import count_parameters
+from segbench.models import DECODERS, ENCODERS, build_model
+from segbench.models.decoders.base import bilinear_upsampler
+from segbench.models.spec import FeatureSpec, align_to, feature_at
+
+HEAVY = {"vgg16", "resnet101", "resnet50"}
+
+
+def _cases():
+    for e in ENCODERS.names():
+        for d in DECODERS.names():
+            marks = [pytest.mark.slow] if e in HEAVY else []
+            yield pytest.param(e, d, marks=marks, id=f"{e}+{d}")
+
+
+@pytest.mark.parametrize("encoder,decoder", list(_cases()))
+def test_forward_backward_at_odd_sizes(encoder, decoder):
+    model = build_model(encoder, decoder, num_classes=5)
+    x = torch.randn(2, 3, 45, 67)
+    y = model(x)
+    assert y.shape == (2, 5, 45, 67)
+    y.mean().backward()
+    assert all(p.grad is not None for p in model.decoder.parameters())
+
+
+@pytest.mark.parametrize("size", [(360, 640), (360, 480), (32, 32)])
+def test_rtseg_sizes_keep_the_input_size(size):
+    model = build_model("mobilenet", "skip", num_classes=20).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, *size)).shape == (1, 20, *size)
+
+
+def test_dilation_decoder_gets_a_stride_8_encoder():
+    model = build_model("resnet18", "dilation", num_classes=3)
+    assert model.encoder.output_stride == 8
+    assert [s.stride for s in model.encoder.feature_specs] == [2, 4, 8, 8, 8]
+
+
+def test_skip_is_rtseg_skipnet_in_class_score_space():
+    model = build_model("resnet18", "skip", num_classes=20)
+    d = model.decoder
+    decoder_params = count_parameters(d)
+    # 1x1 scores (with bias) of 128/256/512 channels, BN on the three scores and the two x2 maps,
+    # two 4x4 and one 16x16 C->C transposed convs without bias.
+    c = 20
+    expected = sum(cin * c + c for cin in (128, 256, 512)) + 5 * 2 * c + c * c * (16 + 16 + 256)
+    assert decoder_params == expected
+
+
+def test_bilinear_upsampler_starts_as_bilinear_interpolation():
+    up = bilinear_upsampler(channels=2, factor=2)
+    x = torch.arange(12.0).reshape(1, 1, 3, 4).repeat(1, 2, 1, 1)
+    y = up(x)
+    assert y.shape == (1, 2, 6, 8)
+    assert torch.allclose(y[0, 0], y[0, 1])  # per channel, no mixing
+    ref = torch.nn.functional.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+    # Interior pixels agree with bilinear interpolation; borders differ by the zero padding.
+    assert torch.allclose(y[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
+
+
+def test_align_to_crops_and_pads_at_the_bottom_right():
+    x = torch.arange(20.0).reshape(1, 1, 4, 5)
+    assert torch.equal(align_to(x, (3, 4)), x[..., :3, :4])
+    padded = align_to(x, (5, 6))
+    assert padded.shape[-2:] == (5, 6) and torch.equal(padded[..., :4, :5], x)
+    assert padded[..., 4, :].abs().sum() == 0
+
+
+def test_feature_at_names_what_exists():
+    specs = (FeatureSpec(8, 4), FeatureSpec(16, 8), FeatureSpec(32, 8))
+    assert feature_at(specs, 8) == 2
+    with pytest.raises(ValueError, match="emits strides 4, 8, 8"):
+        feature_at(specs, 32)
+
+
+def test_decoders_declare_paper_year_and_needs():
+    for name in DECODERS.names():
+        meta = DECODERS.metadata(name)
+        assert meta["paper"] and meta["year"] and meta["needs"]
