@@ -10,16 +10,22 @@ import hashlib
 import json
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from segbench.measure.latency import TimingConfig
-from segbench.measure.profile import profile
+from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
 from segbench.results import NUMERIC_COLUMNS
+from segbench.train import TrainConfig, TrainEvent, Trainer
+
+if TYPE_CHECKING:
+    from segbench.options import DataChoice
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -41,6 +47,13 @@ class CellConfig:
     num_classes: int = 21
     threads: int | None = None
     pretrained: bool = False
+    dataset: str | None = None
+    train_split: str = "train"
+    val_split: str | None = "val"
+    eval_split: str = "test"
+    train: TrainConfig | None = None
+    #: Where the data lives: not part of the fingerprint, so moving a dataset keeps finished cells.
+    data_root: str | None = field(default=None, compare=False)
 
     @property
     def cell_id(self) -> str:
@@ -58,13 +71,42 @@ class CellConfig:
             parts.append("cl")
         if self.pretrained:
             parts.append("pre")
+        if self.dataset:
+            parts += [self.dataset, f"s{self.train.seed if self.train else 0}"]
         return "__".join(parts).replace(":", "-").replace("/", "-")
 
     @property
     def fingerprint(self) -> str:
         """Hash of the full configuration: a finished cell is reused only if this matches."""
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        config = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
+        config["train"] = asdict(self.train) if self.train else None
+        blob = json.dumps(config, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def key(self) -> dict[str, Any]:
+        """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
+        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        if not self.dataset:
+            key.update(train_split=None, val_split=None, eval_split=None)
+        key["seed"] = self.train.seed if self.train else None
+        key["train_budget"] = self.train.budget if self.train else None
+        if self.train:
+            key.update({f"train_{k}": v for k, v in asdict(self.train).items()})
+        return key
+
+
+def with_training(cell: CellConfig, data: DataChoice, recipe: TrainConfig) -> CellConfig:
+    """``cell`` trained on ``data`` with ``recipe`` (and its class count)."""
+    return replace(
+        cell,
+        dataset=data.name,
+        data_root=data.root,
+        train_split=data.train_split,
+        val_split=data.val_split,
+        eval_split=data.eval_split,
+        num_classes=data.num_classes,
+        train=recipe,
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -72,10 +114,20 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
 
 
-def run_cell(cell: CellConfig, timing: TimingConfig | None = None) -> dict[str, Any]:
-    """Build and profile one cell; never raises for a cell's own failure (Ctrl-C still does)."""
+def run_cell(
+    cell: CellConfig,
+    timing: TimingConfig | None = None,
+    artifacts_dir: Path | None = None,
+    on_train_event: Callable[[TrainEvent], None] | None = None,
+) -> dict[str, Any]:
+    """Build, train and evaluate (with a dataset), and profile one cell.
+
+    Never raises for a cell's own failure (Ctrl-C still does). Training
+    artifacts (checkpoints, per-epoch log) go to ``artifacts_dir``; a
+    ``last.pt`` already there from an interrupted run is resumed.
+    """
     record: dict[str, Any] = {
-        **asdict(cell),
+        **cell.key(),
         "cell_id": cell.cell_id,
         "fingerprint": cell.fingerprint,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -84,6 +136,8 @@ def run_cell(cell: CellConfig, timing: TimingConfig | None = None) -> dict[str, 
         t0 = time.perf_counter()
         model = build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
         record["time_build_s"] = time.perf_counter() - t0
+        if cell.dataset and cell.train:
+            record.update(train_and_evaluate(cell, model, artifacts_dir, on_train_event))
         result = profile(
             model,
             (cell.input_h, cell.input_w),
@@ -107,3 +161,45 @@ def run_cell(cell: CellConfig, timing: TimingConfig | None = None) -> dict[str, 
         record.setdefault(col, float("nan"))
     record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return record
+
+
+def train_and_evaluate(
+    cell: CellConfig,
+    model: torch.nn.Module,
+    artifacts_dir: Path | None,
+    on_event: Callable[[TrainEvent], None] | None,
+) -> dict[str, Any]:
+    """Train ``model`` with the cell's recipe, then score it on the evaluation split."""
+    from segbench.data import build_dataset, train_transforms
+    from segbench.evaluate import eval_loader, evaluate
+
+    assert cell.dataset and cell.train
+    recipe = cell.train
+    device = resolve_device(cell.device)
+    train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split)
+    info = train_set.info
+    crop = recipe.crop_size or tuple(train_set[0][1].shape)
+    train_set.transform = train_transforms(crop, ignore_index=info.ignore_index)
+    val_set = build_dataset(cell.dataset, cell.data_root, cell.val_split) if cell.val_split else None
+    eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split)
+
+    spec = {"encoder": cell.encoder, "decoder": cell.decoder, "num_classes": cell.num_classes,
+            "dataset": cell.dataset}
+    trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
+    if artifacts_dir is not None and (artifacts_dir / "last.pt").is_file():
+        trainer.resume(artifacts_dir / "last.pt")
+    state = trainer.fit()
+    loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
+    metrics = evaluate(model, loader, info.num_classes, info.ignore_index, device, recipe.precision,
+                       recipe.channels_last)
+    return {
+        **metrics.to_dict(),
+        "train_time_s": state.elapsed_s,
+        "train_iters": state.iteration,
+        "train_epochs_done": state.epoch,
+        "best_val_miou": state.best_miou,
+        "crop_h": crop[0],
+        "crop_w": crop[1],
+        "class_names": list(info.class_names),
+        "train_history": state.history,
+    }

@@ -7,6 +7,7 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -16,12 +17,20 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.display import grid_table, registry_table
+from segbench.cell import CellConfig, train_and_evaluate, with_training
+from segbench.data import DATASETS, DatasetNotFoundError, UnknownSplitError, build_dataset
+from segbench.display import grid_table, metrics_table, registry_table
+from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
+from segbench.measure.metrics import SegMetrics
 from segbench.measure.profile import resolve_device
-from segbench.models import DECODERS, ENCODERS
-from segbench.runner import DEFAULT_RUNS_DIR, new_run_dir, run_grid
+from segbench.models import DECODERS, ENCODERS, build_model
+from segbench.models.pretrained import PretrainedWeightsUnavailable
+from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.results import write_json_atomic
+from segbench.runner import DEFAULT_RUNS_DIR, GridResult, new_run_dir, run_grid
+from segbench.train import TrainEvent
 
 try:  # typer >= 0.2x vendors click and exposes its exception base
     from typer import TyperException as ClickError
@@ -46,6 +55,7 @@ class UserError(Exception):
 class Listable(str, Enum):
     encoders = "encoders"
     decoders = "decoders"
+    datasets = "datasets"
 
 
 def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_time: float | None) -> TimingConfig:
@@ -59,14 +69,40 @@ def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_ti
     )
 
 
+# Options shared by several commands, declared once.
+Encoders = Annotated[str, typer.Option(help="Comma list of encoders.")]
+Decoders = Annotated[str, typer.Option(help="Comma list of decoders.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Dataset = Annotated[Optional[str], typer.Option(help="Dataset to train and score on.", rich_help_panel="Data")]
+DataRoot = Annotated[Optional[str], typer.Option(help="Dataset root folder.", rich_help_panel="Data")]
+TrainSplit = Annotated[str, typer.Option(help="Split to train on.", rich_help_panel="Data")]
+ValSplit = Annotated[str, typer.Option(help="Split to validate on each epoch ('' for none).", rich_help_panel="Data")]
+EvalSplit = Annotated[Optional[str], typer.Option(help="Split to report (default test, else val).", rich_help_panel="Data")]
+_T = "Training"
+Epochs = Annotated[Optional[int], typer.Option(help="Budget in epochs.", rich_help_panel=_T)]
+Iterations = Annotated[Optional[int], typer.Option(help="Budget in iterations (default 400).", rich_help_panel=_T)]
+TimeBudget = Annotated[Optional[float], typer.Option(help="Budget in seconds of training.", rich_help_panel=_T)]
+TrainBatch = Annotated[int, typer.Option(help="Training batch size.", rich_help_panel=_T)]
+CropSize = Annotated[Optional[str], typer.Option(help="Training crop HxW (default: image size).", rich_help_panel=_T)]
+Optimizer = Annotated[str, typer.Option(help="adamw or sgd (momentum 0.9).", rich_help_panel=_T)]
+LearningRate = Annotated[Optional[float], typer.Option(help="Base LR (default 1e-3 adamw, 0.01 sgd).", rich_help_panel=_T)]
+WeightDecay = Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=_T)]
+WarmupIters = Annotated[int, typer.Option(help="Linear LR warm-up iterations before poly decay.", rich_help_panel=_T)]
+ClassWeights = Annotated[bool, typer.Option(help="Median-frequency class weights.", rich_help_panel=_T)]
+TrainPrecision = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (AMP).", rich_help_panel=_T)]
+Seed = Annotated[int, typer.Option(help="Random seed.", rich_help_panel=_T)]
+Deterministic = Annotated[bool, typer.Option(help="Deterministic algorithms (slower).", rich_help_panel=_T)]
+Workers = Annotated[int, typer.Option(help="Data loader worker processes.", rich_help_panel=_T)]
+
+
 @app.command()
 def grid(
-    encoders: Annotated[str, typer.Option(help="Comma list of encoders.")] = ",".join(DEFAULT_ENCODERS),
-    decoders: Annotated[str, typer.Option(help="Comma list of decoders.")] = ",".join(DEFAULT_DECODERS),
-    size: Annotated[str, typer.Option(help="Input size HxW; comma-free list with ';' for several.")] = "360x480",
+    encoders: Encoders = ",".join(DEFAULT_ENCODERS),
+    decoders: Decoders = ",".join(DEFAULT_DECODERS),
+    size: Annotated[str, typer.Option(help="Input size HxW for the cost columns; several with ';'.")] = "360x480",
     batch_size: Annotated[int, typer.Option(help="Batch size for latency and memory.")] = 1,
-    num_classes: Annotated[int, typer.Option(help="Number of output classes.")] = 21,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    num_classes: Annotated[int, typer.Option(help="Classes, for --profile-only (else the dataset's).")] = 21,
+    device: Device = "auto",
     precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast); comma list allowed.")] = "fp32",
     channels_last: Annotated[bool, typer.Option(help="Run in channels_last memory format.")] = False,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads).")] = None,
@@ -74,14 +110,46 @@ def grid(
     warmup_iters: Annotated[Optional[int], typer.Option(help="Warm-up iterations (default by device).")] = None,
     min_iters: Annotated[Optional[int], typer.Option(help="Minimum timed iterations.")] = None,
     min_time: Annotated[Optional[float], typer.Option(help="Minimum timed seconds per cell.")] = None,
+    profile_only: Annotated[bool, typer.Option(help="Skip training and accuracy: cost columns only.")] = False,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    train_split: TrainSplit = "train",
+    val_split: ValSplit = "val",
+    eval_split: EvalSplit = None,
+    epochs: Epochs = None,
+    iterations: Iterations = None,
+    time_budget: TimeBudget = None,
+    train_batch_size: TrainBatch = 8,
+    crop_size: CropSize = None,
+    optimizer: Optimizer = "adamw",
+    lr: LearningRate = None,
+    weight_decay: WeightDecay = 1e-4,
+    lr_warmup: WarmupIters = 20,
+    class_weights: ClassWeights = False,
+    seed: Seed = 0,
+    deterministic: Deterministic = False,
+    workers: Workers = 0,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
     ] = None,
 ) -> None:
-    """Measure every encoder x decoder pair: params, GFLOPs, latency, peak memory."""
+    """Train, score and measure every encoder x decoder pair: mIoU, params, GFLOPs, latency, memory.
+
+    Without --dataset the models train briefly on the built-in synthetic set;
+    --profile-only measures the costs alone.
+    """
     try:
         sizes = [parse_size(s) for s in size.split(";")]
+        data = None
+        if not profile_only:
+            data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
+            recipe = train_config(
+                epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
+                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers,
+            )
+        elif dataset is not None:
+            raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
         cells = expand_grid(
             encoders,
             decoders,
@@ -89,59 +157,194 @@ def grid(
             batch_sizes=[batch_size],
             precisions=precision.split(","),
             device=device,
-            num_classes=num_classes,
+            num_classes=data.num_classes if data else num_classes,
             channels_last=channels_last,
             threads=threads,
             pretrained=pretrained,
         )
-        for value, what in [(warmup_iters, "--warmup-iters"), (min_iters, "--min-iters")]:
-            if value is not None and value < (0 if what == "--warmup-iters" else 1):
-                raise ValueError(f"{what} must be {'non-negative' if what == '--warmup-iters' else 'positive'}")
-        if min_time is not None and min_time < 0:
-            raise ValueError("--min-time must be non-negative")
+        if data:
+            cells = [with_training(c, data, recipe) for c in cells]
         timing = _timing(device, warmup_iters, min_iters, min_time)
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
+    result = _run_with_progress(cells, run_dir, timing, retry_failed)
+    out.print(grid_table(result.table))
+    if result.reused:
+        err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
+    if result.interrupted:
+        err.print(f"[yellow]interrupted[/]: {len(result.table)} cell(s) kept in {run_dir}; "
+                  f"rerun with --out {run_dir} to resume")
+        raise typer.Exit(130)
+    err.print(f"results: {run_dir}/table.csv")
 
+
+def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingConfig, retry_failed: bool) -> GridResult:
+    """Run the grid under two progress bars: cells, and the current cell's training steps."""
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
         console=err,
     ) as progress:
-        task = progress.add_task("grid", total=len(cells))
+        grid_task = progress.add_task("grid", total=len(cells), info="")
+        train_task = progress.add_task("training", total=None, visible=False, info="")
+        state = {"miou": "-"}
 
-        def on_start(cell: object) -> None:
-            progress.update(task, description=f"{cell.encoder} + {cell.decoder}")  # type: ignore[attr-defined]
+        def on_start(cell: CellConfig) -> None:
+            progress.update(grid_task, description=f"{cell.encoder} + {cell.decoder}")
+            progress.reset(train_task, total=None, visible=cell.dataset is not None, info="")
+            state["miou"] = "-"
+
+        def on_train_event(event: TrainEvent) -> None:
+            if event.val_miou is not None:
+                state["miou"] = f"{event.val_miou:.1f}"
+            loss = progress.tasks[train_task].fields.get("loss", "-")
+            if event.loss is not None:
+                loss = f"{event.loss:.3f}"
+            progress.update(train_task, completed=event.iteration, total=event.total, loss=loss,
+                            info=f"loss {loss}  val mIoU {state['miou']}")
 
         def on_record(record: dict) -> None:
             if record["status"] != "ok":
                 err.print(f"[red]{record['cell_id']}: {record['status']}[/]: {record['error']}")
-            progress.advance(task)
+            progress.update(train_task, visible=False)
+            progress.advance(grid_task)
 
-        result = run_grid(cells, run_dir, timing=timing, retry_failed=retry_failed, on_start=on_start, on_record=on_record)
-        progress.update(task, completed=len(result.ran) + len(result.reused), description="grid")
+        result = run_grid(cells, run_dir, timing=timing, retry_failed=retry_failed, on_start=on_start,
+                          on_record=on_record, on_train_event=on_train_event)
+        progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
+    return result
 
-    out.print(grid_table(result.table))
-    if result.reused:
-        err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
-    if result.interrupted:
-        err.print(f"[yellow]interrupted[/]: {len(result.table)} cell(s) kept in {run_dir}; rerun with --out {run_dir} to resume")
-        raise typer.Exit(130)
-    err.print(f"results: {run_dir}/table.csv")
+
+@app.command()
+def train(
+    encoder: Annotated[str, typer.Option(help="Encoder name.")],
+    decoder: Annotated[str, typer.Option(help="Decoder name.")],
+    dataset: Annotated[str, typer.Option(help="Dataset name.", rich_help_panel="Data")] = DEFAULT_DATASET,
+    data_root: DataRoot = None,
+    train_split: TrainSplit = "train",
+    val_split: ValSplit = "val",
+    eval_split: EvalSplit = None,
+    device: Device = "auto",
+    pretrained: Annotated[bool, typer.Option(help="Start from cached ImageNet weights.")] = False,
+    epochs: Epochs = None,
+    iterations: Iterations = None,
+    time_budget: TimeBudget = None,
+    batch_size: TrainBatch = 8,
+    crop_size: CropSize = None,
+    optimizer: Optimizer = "adamw",
+    lr: LearningRate = None,
+    weight_decay: WeightDecay = 1e-4,
+    lr_warmup: WarmupIters = 20,
+    class_weights: ClassWeights = False,
+    precision: TrainPrecision = "fp32",
+    channels_last: Annotated[bool, typer.Option(help="channels_last memory format.", rich_help_panel=_T)] = False,
+    seed: Seed = 0,
+    deterministic: Deterministic = False,
+    workers: Workers = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
+        "results/runs/train"
+    ),
+) -> None:
+    """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split."""
+    try:
+        data = data_choice(dataset, data_root, train_split, val_split, eval_split)
+        recipe = train_config(
+            epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
+            class_weights, precision, channels_last, seed, deterministic, workers,
+        )
+        cell = expand_grid([encoder], [decoder], device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
+        cell = with_training(cell, data, recipe)
+        model = build_model(encoder, decoder, data.num_classes, pretrained=pretrained)
+    except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
+        raise UserError(str(e)) from None
+    with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=err) as progress:
+        task = progress.add_task("train", total=None, info="")
+
+        def on_event(event: TrainEvent) -> None:
+            info = progress.tasks[task].fields["info"]
+            if event.loss is not None or event.val_miou is not None:
+                info = f"loss {event.loss:.3f}" if event.loss is not None else info
+                info += f"  val mIoU {event.val_miou:.1f}" if event.val_miou is not None else ""
+            progress.update(task, completed=event.iteration, total=event.total, info=info)
+
+        try:
+            metrics = train_and_evaluate(cell, model, out_dir, on_event)
+        except (DatasetNotFoundError, UnknownSplitError) as e:
+            raise UserError(str(e)) from None
+    summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
+    write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
+    out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
+                            title=f"{encoder} + {decoder} on {dataset}/{data.eval_split}"))
+    err.print(f"checkpoints and log: {out_dir}")
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Annotated[Path, typer.Option(help="A last.pt or best.pt written by train or grid.")],
+    dataset: Annotated[Optional[str], typer.Option(help="Dataset (default: the one trained on).")] = None,
+    data_root: DataRoot = None,
+    split: Annotated[Optional[str], typer.Option(help="Split to score (default test, else val).")] = None,
+    device: Device = "auto",
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Score a trained model's checkpoint on a dataset split."""
+    try:
+        metrics, names = evaluate_checkpoint(checkpoint, dataset, data_root, split, device)
+    except (ValueError, FileNotFoundError, KeyError) as e:
+        raise UserError(str(e).strip("'\"")) from None
+    _print_metrics(metrics, names, output_format, title=str(checkpoint))
+
+
+@app.command()
+def score(
+    dataset: Annotated[str, typer.Option(help="Dataset whose labels to score against.")],
+    pred_dir: Annotated[Path, typer.Option(help="Folder of <stem>.png label maps (pixel = class id).")],
+    data_root: DataRoot = None,
+    split: Annotated[str, typer.Option(help="Split the predictions are for.")] = "val",
+    output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Score a folder of predicted label PNGs made by any tool, with segbench's mIoU definition."""
+    try:
+        if output_format not in ("table", "json"):
+            raise ValueError(f"unknown format '{output_format}'; valid: table, json")
+        data_choice(dataset, data_root, split, None, split)
+        ds = build_dataset(dataset, data_root, split)
+        metrics = score_predictions(ds, pred_dir)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    _print_metrics(metrics, list(ds.info.class_names), output_format, title=f"{pred_dir} on {dataset}/{split}")
+
+
+def _print_metrics(metrics: SegMetrics, names: list[str], output_format: str, title: str) -> None:
+    if output_format == "json":
+        typer.echo(json.dumps({**metrics.to_dict(), "class_names": names}))
+        return
+    if output_format != "table":
+        raise UserError(f"unknown format '{output_format}'; valid: table, json")
+    d = metrics.to_dict()
+    summary = {k: d[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "num_pixels")}
+    out.print(metrics_table(summary, d["per_class_iou"], names, title=title))
 
 
 @app.command("list")
-def list_(what: Annotated[Listable, typer.Argument(help="encoders or decoders")]) -> None:
-    """List the registered encoders or decoders with their papers."""
+def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
+    """List the registered encoders, decoders or datasets."""
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
-    else:
+    elif what is Listable.decoders:
         entries = [(n, DECODERS.metadata(n)) for n in DECODERS.names()]
         out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
+    else:
+        infos = [DATASETS.get(n).info for n in DATASETS.names()]
+        entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})
+                   for i in infos]
+        out.print(registry_table("datasets", entries, ["classes", "ignore", "splits"]))
 
 
 def _fail(message: str) -> int:

@@ -21,6 +21,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
     Settings shared by every cell go in the caption; only those that vary get a column.
     """
     shared = {
+        "dataset": {str(d) for d in frame["dataset"].fillna("-")} if "dataset" in frame else {"-"},
         "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"])},
         "batch": set(frame["batch_size"]),
         "prec.": set(frame["precision"]),
@@ -33,12 +34,16 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
     table.add_column("decoder", no_wrap=True)
     for name in varying:
         table.add_column(name, no_wrap=True)
+    accuracy = "miou" in frame and frame["miou"].notna().any()
+    if accuracy:
+        table.add_column("mIoU %", justify="right", no_wrap=True)
     for name in ["params M", "GFLOPs", "ms median", "ms p10-p90", "img/s", "mem MiB"]:
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("status")
     for row in frame.to_dict("records"):
         ok = row["status"] == "ok"
         cells = {
+            "dataset": str(row.get("dataset") or "-"),
             "input": f"{row['input_h']}x{row['input_w']}",
             "batch": str(row["batch_size"]),
             "prec.": str(row["precision"]),
@@ -48,6 +53,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
             str(row["encoder"]),
             str(row["decoder"]),
             *(cells[k] for k in varying),
+            *([_num(row["miou"], ".1f")] if accuracy else []),
             _num(row["params"] / 1e6 if ok else None, ".2f"),
             _num(row["gflops"], ".2f"),
             _num(row["latency_ms_median"], ".2f"),
@@ -66,4 +72,19 @@ def registry_table(kind: str, entries: list[tuple[str, dict[str, Any]]], columns
         table.add_column(col)
     for name, meta in entries:
         table.add_row(name, *(str(meta.get(col, "")) for col in columns))
+    return table
+
+
+def metrics_table(
+    summary: dict[str, Any], per_class_iou: list[float | None], class_names: list[str], title: str
+) -> Table:
+    """Accuracy figures (0-100) then per-class IoU, one per row."""
+    table = Table(title=title, header_style="bold", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summary.items():
+        table.add_row(key, _num(value, ".2f") if isinstance(value, float) else str(value))
+    table.add_section()
+    for name, iou in zip(class_names, per_class_iou):
+        table.add_row(f"IoU {name}", _num(iou, ".2f"))
     return table

@@ -34,6 +34,8 @@ KEY_COLUMNS = [
     "device",
     "channels_last",
     "num_classes",
+    "dataset",
+    "seed",
 ]
 
 #: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
@@ -51,6 +53,15 @@ TABLE_COLUMNS = [
     "throughput_img_s",
     "peak_mem_mib",
     "mem_method",
+    "miou",
+    "pixel_acc",
+    "mean_acc",
+    "fwiou",
+    "train_time_s",
+    "train_iters",
+    "train_budget",
+    "train_split",
+    "eval_split",
     "threads",
     "timed_iters",
     "flops_counter",
@@ -74,6 +85,11 @@ NUMERIC_COLUMNS = [
     "latency_iqr_rel",
     "throughput_img_s",
     "peak_mem_mib",
+    "miou",
+    "pixel_acc",
+    "mean_acc",
+    "fwiou",
+    "train_time_s",
 ]
 
 

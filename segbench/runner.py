@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from segbench.cell import STATUS_OK, CellConfig, run_cell
+from segbench.train import TrainEvent
 from segbench.env import environment
 from segbench.measure.latency import TimingConfig
 from segbench.results import load_records, write_json_atomic, write_record, write_table
@@ -23,8 +24,22 @@ from segbench.results import load_records, write_json_atomic, write_record, writ
 DEFAULT_RUNS_DIR = Path("results/runs")
 
 
+TrainCallback = Callable[[TrainEvent], None]
+
+
+def artifacts_dir(run_dir: Path, cell: CellConfig) -> Path:
+    """Where a cell's checkpoints and training log live."""
+    return Path(run_dir) / "train" / cell.cell_id
+
+
 class Executor(Protocol):
-    def run(self, cells: Iterable[CellConfig], timing: TimingConfig | None) -> Iterator[dict[str, Any]]:
+    def run(
+        self,
+        cells: Iterable[CellConfig],
+        timing: TimingConfig | None,
+        run_dir: Path,
+        on_train_event: TrainCallback | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """Run ``cells``, yielding each cell's record as soon as it ends."""
         ...
 
@@ -34,9 +49,15 @@ class LocalExecutor:
 
     name = "local"
 
-    def run(self, cells: Iterable[CellConfig], timing: TimingConfig | None) -> Iterator[dict[str, Any]]:
+    def run(
+        self,
+        cells: Iterable[CellConfig],
+        timing: TimingConfig | None,
+        run_dir: Path,
+        on_train_event: TrainCallback | None = None,
+    ) -> Iterator[dict[str, Any]]:
         for cell in cells:
-            yield run_cell(cell, timing)
+            yield run_cell(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
 
 
 def new_run_dir(base: Path = DEFAULT_RUNS_DIR) -> Path:
@@ -76,6 +97,7 @@ def run_grid(
     retry_failed: bool = False,
     on_start: Callable[[CellConfig], None] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_train_event: TrainCallback | None = None,
 ) -> GridResult:
     """Run every cell not already finished in ``run_dir`` and return the table.
 
@@ -100,7 +122,7 @@ def run_grid(
             yield cell
 
     try:
-        for record in executor.run(announced(todo), timing):
+        for record in executor.run(announced(todo), timing, run_dir, on_train_event):
             write_record(run_dir, record)
             result.ran.append(record["cell_id"])
             if on_record:

@@ -1,0 +1,137 @@
+"""Evaluate a model on a dataset split, or score a folder of predicted label maps.
+
+Both paths fill one :class:`ConfusionMatrix` over the whole split, so a
+number from ``segbench eval`` and one from ``segbench score`` on another
+tool's predictions are the same definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from segbench.measure.metrics import ConfusionMatrix, SegMetrics
+
+PRED_SUFFIXES = (".png",)
+
+
+def autocast_context(device: torch.device, precision: str) -> torch.autocast:
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
+    return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
+
+
+def eval_loader(dataset: Dataset, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=num_workers > 0,
+    )
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module,
+    loader: DataLoader,
+    num_classes: int,
+    ignore_index: int | None,
+    device: torch.device,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    on_batch: Callable[[], None] | None = None,
+) -> SegMetrics:
+    """Full-size evaluation: argmax of the logits into a confusion matrix kept on ``device``."""
+    was_training = model.training
+    model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    matrix = ConfusionMatrix(num_classes, ignore_index, device=device)
+    try:
+        for images, masks in loader:
+            images = images.to(device, non_blocking=True).contiguous(memory_format=fmt)
+            with autocast_context(device, precision):
+                logits = model(images)
+            matrix.update_logits(logits, masks.to(device, non_blocking=True))
+            if on_batch:
+                on_batch()
+    finally:
+        model.train(was_training)
+    return matrix.all_reduce().compute()
+
+
+def _prediction_path(pred_dir: Path, stem: str) -> Path | None:
+    for suffix in PRED_SUFFIXES:
+        path = pred_dir / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return None
+
+
+def score_predictions(dataset: Dataset, pred_dir: Path) -> SegMetrics:
+    """Score PNGs in ``pred_dir`` named by the split's sample stems (pixel value = class id).
+
+    A missing prediction or one of the wrong size is an error naming the file:
+    a silently skipped image would change the number.
+    """
+    pred_dir = Path(pred_dir)
+    if not pred_dir.is_dir():
+        raise FileNotFoundError(f"prediction folder {pred_dir} does not exist")
+    info = dataset.info  # type: ignore[attr-defined]
+    matrix = ConfusionMatrix(info.num_classes, info.ignore_index)
+    for index, stem in enumerate(dataset.stems):  # type: ignore[attr-defined]
+        path = _prediction_path(pred_dir, stem)
+        if path is None:
+            raise FileNotFoundError(f"no prediction for '{stem}' in {pred_dir} (expected {stem}.png)")
+        pred = np.asarray(Image.open(path))
+        target = dataset.load_mask(index)  # type: ignore[attr-defined]
+        if pred.ndim != 2 or pred.shape != target.shape:
+            raise ValueError(
+                f"{path}: prediction of shape {pred.shape} for a label map of shape {target.shape}; "
+                "expected a single-channel PNG of class ids at the label's size"
+            )
+        matrix.update(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(target.astype(np.int64)))
+    return matrix.compute()
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    dataset: str | None = None,
+    data_root: str | None = None,
+    split: str | None = None,
+    device: str = "auto",
+) -> tuple[SegMetrics, list[str]]:
+    """Rebuild the model a checkpoint was trained as, and score it on ``dataset``/``split``."""
+    from segbench.data import build_dataset, dataset_info
+    from segbench.measure.profile import resolve_device
+    from segbench.models import build_model
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    dev = resolve_device(device)
+    ckpt = torch.load(checkpoint, map_location=dev, weights_only=False)
+    spec = ckpt.get("model_spec") or {}
+    if not {"encoder", "decoder", "num_classes"} <= set(spec):
+        raise ValueError(f"{checkpoint} has no model spec; expected a checkpoint written by segbench train or grid")
+    name = dataset or spec.get("dataset")
+    if name is None:
+        raise ValueError("the checkpoint does not name its dataset; pass --dataset")
+    info = dataset_info(name)
+    if info.num_classes != spec["num_classes"]:
+        raise ValueError(f"the model predicts {spec['num_classes']} classes but {name} has {info.num_classes}")
+    split = split or ("test" if "test" in info.splits else "val")
+    ds = build_dataset(name, data_root, split)
+    model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    model.to(dev)
+    config = ckpt.get("config", {})
+    metrics = evaluate(model, eval_loader(ds), info.num_classes, info.ignore_index, dev,
+                       config.get("precision", "fp32"), config.get("channels_last", False))
+    return metrics, list(info.class_names)

@@ -1,0 +1,90 @@
+"""Turning command-line values into validated configurations (shared by grid, train, run)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from segbench.data import DATASETS, build_dataset, dataset_info
+from segbench.grid import check_positive, parse_size
+from segbench.train import TrainConfig
+
+DEFAULT_DATASET = "synthetic"
+#: The built-in default recipe: short enough for a CPU, long enough to learn the synthetic set.
+DEFAULT_ITERATIONS = 400
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    name: str
+    root: str | None
+    train_split: str
+    val_split: str | None
+    eval_split: str
+    num_classes: int
+
+
+def data_choice(
+    name: str,
+    root: str | None,
+    train_split: str = "train",
+    val_split: str | None = "val",
+    eval_split: str | None = None,
+) -> DataChoice:
+    """Check the dataset name, its splits and its files, before anything runs.
+
+    A missing or incomplete root raises ``DatasetNotFoundError`` (one line, naming the path).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset '{name}'; valid: {', '.join(DATASETS.names())}")
+    info = dataset_info(name)
+    eval_split = eval_split or ("test" if "test" in info.splits else "val")
+    for split in (train_split, val_split, eval_split):
+        if split is not None and split not in info.splits:
+            raise ValueError(f"{name}: unknown split '{split}'; valid: {', '.join(info.splits)}")
+    if name != DEFAULT_DATASET and root is None:
+        raise ValueError(f"dataset '{name}' needs --data-root")
+    for split in dict.fromkeys(s for s in (train_split, val_split, eval_split) if s):
+        build_dataset(name, root, split)
+    return DataChoice(name, root, train_split, val_split or None, eval_split, info.num_classes)
+
+
+def train_config(
+    epochs: int | None,
+    iterations: int | None,
+    time_budget: float | None,
+    batch_size: int,
+    crop_size: str | None,
+    optimizer: str,
+    lr: float | None,
+    weight_decay: float,
+    warmup_iters: int,
+    class_weights: bool,
+    precision: str,
+    channels_last: bool,
+    seed: int,
+    deterministic: bool,
+    workers: int,
+) -> TrainConfig:
+    """A recipe from flags; without a budget, the default number of iterations."""
+    if epochs is None and iterations is None and time_budget is None:
+        iterations = DEFAULT_ITERATIONS
+    check_positive(batch_size, "training batch size")
+    if workers < 0:
+        raise ValueError(f"--workers must be non-negative, not {workers}")
+    return TrainConfig(
+        epochs=epochs,
+        iterations=iterations,
+        time_s=time_budget,
+        batch_size=batch_size,
+        crop_size=parse_size(crop_size) if crop_size else None,
+        optimizer=optimizer,
+        lr=lr if lr is not None else (0.01 if optimizer == "sgd" else 1e-3),
+        weight_decay=weight_decay,
+        warmup_iters=warmup_iters,
+        class_weights=class_weights,
+        precision=precision,
+        channels_last=channels_last,
+        seed=seed,
+        deterministic=deterministic,
+        num_workers=workers,
+    )

@@ -1,0 +1,320 @@
+"""Training: one recipe for every cell, so the grid compares models, not recipes.
+
+Cross-entropy with the ignore index (optionally median-frequency class
+weights and an auxiliary loss), SGD with momentum or AdamW, a poly schedule
+with linear warm-up, a budget in epochs, iterations or wall time, AMP and
+channels_last on CUDA, seeded (with a deterministic mode). Checkpoints
+(last and best) and a per-epoch log let an interrupted run resume and a plot
+read the curves later.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from segbench.data import median_frequency_weights
+from segbench.evaluate import autocast_context, evaluate
+from segbench.measure.metrics import SegMetrics
+
+OPTIMIZERS = ("sgd", "adamw")
+LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
+#: Read the loss back from the device only this often: every read is a host sync.
+REPORT_EVERY = 10
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe. Exactly one budget (epochs, iterations, time_s) is used."""
+
+    epochs: int | None = None
+    iterations: int | None = None
+    time_s: float | None = None
+    batch_size: int = 8
+    crop_size: tuple[int, int] | None = None
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    warmup_iters: int = 0
+    poly_power: float = 0.9
+    class_weights: bool = False
+    aux_weight: float = 0.4
+    precision: str = "fp32"
+    channels_last: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    eval_every: int = 1
+
+    def __post_init__(self) -> None:
+        budgets = [b for b in (self.epochs, self.iterations, self.time_s) if b is not None]
+        if len(budgets) != 1:
+            raise ValueError("give exactly one training budget: epochs, iterations or time")
+        if budgets[0] <= 0:
+            raise ValueError(f"the training budget must be positive, not {budgets[0]}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{self.optimizer}'; valid: {', '.join(OPTIMIZERS)}")
+        if self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("batch size and learning rate must be positive")
+
+    @property
+    def budget(self) -> str:
+        if self.epochs is not None:
+            return f"{self.epochs} epochs"
+        if self.iterations is not None:
+            return f"{self.iterations} iterations"
+        return f"{self.time_s:g} s"
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint restores: where training stands and what it has seen."""
+
+    iteration: int = 0
+    epoch: int = 0
+    elapsed_s: float = 0.0
+    best_miou: float = float("nan")
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """Reported after every step; ``loss`` every ``REPORT_EVERY`` steps, ``val_miou`` after a validation."""
+
+    iteration: int
+    total: int | None
+    loss: float | None
+    lr: float
+    val_miou: float | None = None
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def train_loader(
+    dataset: Dataset, config: TrainConfig, generator: torch.Generator, pin_memory: bool = False
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= config.batch_size,  # type: ignore[arg-type]
+        num_workers=config.num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=config.num_workers > 0,
+        worker_init_fn=_seed_worker,
+        generator=generator,
+    )
+
+
+def lr_factor(progress: float, iteration: int, warmup_iters: int, power: float) -> float:
+    """Linear warm-up, then poly decay ``(1 - progress) ** power``."""
+    warm = min(1.0, (iteration + 1) / warmup_iters) if warmup_iters > 0 else 1.0
+    return warm * max(0.0, 1.0 - progress) ** power
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def segmentation_loss(
+    output: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor, criterion: nn.Module, aux_weight: float
+) -> torch.Tensor:
+    """Cross-entropy on the main logits, plus ``aux_weight`` x each auxiliary head's, if any."""
+    if isinstance(output, torch.Tensor):
+        return criterion(output, target)
+    main, *aux = output
+    return criterion(main, target) + aux_weight * sum(criterion(a, target) for a in aux)
+
+
+class Trainer:
+    """Trains ``model`` on ``train_set``, validating on ``val_set``, checkpointing into ``out_dir``."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        train_set: Dataset,
+        val_set: Dataset | None,
+        config: TrainConfig,
+        device: torch.device,
+        out_dir: Path | None = None,
+        on_event: Callable[[TrainEvent], None] | None = None,
+        model_spec: dict[str, Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.model_spec = model_spec or {}
+        self.device = device
+        self.info = train_set.info  # type: ignore[attr-defined]
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.on_event = on_event
+        seed_everything(config.seed, config.deterministic)
+        fmt = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.model = model.to(device, memory_format=fmt)
+        self.generator = torch.Generator()
+        self.loader = train_loader(train_set, config, self.generator, pin_memory=device.type == "cuda")
+        self.val_set = val_set
+        weight = None
+        if config.class_weights:
+            weight = median_frequency_weights(train_set, self.info.num_classes, self.info.ignore_index).to(device)
+        self.criterion = nn.CrossEntropyLoss(weight=weight, ignore_index=self.info.ignore_index)
+        self.optimizer = make_optimizer(self.model, config)
+        self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+        self.state = TrainState()
+
+    @property
+    def total_iterations(self) -> int | None:
+        if self.config.iterations is not None:
+            return self.config.iterations
+        if self.config.epochs is not None:
+            return self.config.epochs * len(self.loader)
+        return None  # a wall-time budget: progress is measured in seconds
+
+    def progress(self) -> float:
+        total = self.total_iterations
+        if total is not None:
+            return self.state.iteration / total
+        return self.state.elapsed_s / float(self.config.time_s)  # type: ignore[arg-type]
+
+    def _set_lr(self) -> float:
+        c = self.config
+        factor = lr_factor(self.progress(), self.state.iteration, c.warmup_iters, c.poly_power)
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * factor
+        return self.base_lrs[0] * factor
+
+    def step(self, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """One optimisation step; returns the loss, still on the device."""
+        fmt = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        images = images.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
+        masks = masks.to(self.device, non_blocking=True)
+        with autocast_context(self.device, self.config.precision):
+            loss = segmentation_loss(self.model(images), masks, self.criterion, self.config.aux_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.detach()
+
+    def validate(self) -> SegMetrics | None:
+        if self.val_set is None or len(self.val_set) == 0:  # type: ignore[arg-type]
+            return None
+        from segbench.evaluate import eval_loader
+
+        loader = eval_loader(self.val_set, num_workers=self.config.num_workers)
+        return evaluate(
+            self.model, loader, self.info.num_classes, self.info.ignore_index, self.device,
+            self.config.precision, self.config.channels_last,
+        )
+
+    def _done(self) -> bool:
+        return self.progress() >= 1.0
+
+    def fit(self) -> TrainState:
+        """Train until the budget is spent (continuing from a resumed state)."""
+        self.model.train()
+        while not self._done():
+            epoch_start = time.perf_counter()
+            # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same data.
+            self.generator.manual_seed(self.config.seed * 100_003 + self.state.epoch)
+            losses: list[torch.Tensor] = []
+            lr = self._set_lr()
+            last = time.perf_counter()
+            for images, masks in self.loader:
+                if self._done():
+                    break
+                lr = self._set_lr()
+                losses.append(self.step(images, masks))
+                self.state.iteration += 1
+                now = time.perf_counter()  # wall time including data loading
+                self.state.elapsed_s += now - last
+                last = now
+                if self.on_event:
+                    shown = float(losses[-1]) if self.state.iteration % REPORT_EVERY == 0 else None
+                    self.on_event(TrainEvent(self.state.iteration, self.total_iterations, shown, lr))
+            self.state.epoch += 1
+            self._end_epoch(losses, lr, time.perf_counter() - epoch_start)
+        return self.state
+
+    def _end_epoch(self, losses: list[torch.Tensor], lr: float, epoch_s: float) -> None:
+        val_miou = None
+        if self.state.epoch % self.config.eval_every == 0 or self._done():
+            metrics = self.validate()
+            val_miou = metrics.miou if metrics else None
+        mean_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
+        self.state.history.append(
+            {"epoch": self.state.epoch, "iteration": self.state.iteration, "loss": mean_loss,
+             "lr": lr, "val_miou": val_miou, "time_s": epoch_s}
+        )
+        improved = val_miou is not None and not (val_miou <= self.state.best_miou)
+        if improved:
+            self.state.best_miou = val_miou  # type: ignore[assignment]
+        if self.on_event:
+            self.on_event(TrainEvent(self.state.iteration, self.total_iterations, mean_loss, lr, val_miou))
+        self.save(best=improved)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": asdict(self.state),
+            "config": asdict(self.config),
+            "model_spec": self.model_spec,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, best: bool = False) -> None:
+        """Write last.pt (and best.pt) atomically, and the per-epoch log as CSV."""
+        if self.out_dir is None:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        ckpt = self.checkpoint()
+        for name in ["last.pt", "best.pt"] if best else ["last.pt"]:
+            tmp = self.out_dir / f".{name}.tmp"
+            torch.save(ckpt, tmp)
+            os.replace(tmp, self.out_dir / name)
+        with open(self.out_dir / "log.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(self.state.history)
+
+    def resume(self, path: Path) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        torch.set_rng_state(ckpt["torch_rng"])
