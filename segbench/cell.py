@@ -109,6 +109,11 @@ def with_training(cell: CellConfig, data: DataChoice, recipe: TrainConfig) -> Ce
     )
 
 
+def checkpoint_spec(path: Path) -> dict[str, Any]:
+    """The model spec saved in a checkpoint (empty if it has none)."""
+    return torch.load(path, map_location="cpu", weights_only=False).get("model_spec") or {}
+
+
 def _one_line(exc: BaseException) -> str:
     message = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
@@ -184,10 +189,11 @@ def train_and_evaluate(
     eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split)
 
     spec = {"encoder": cell.encoder, "decoder": cell.decoder, "num_classes": cell.num_classes,
-            "dataset": cell.dataset}
+            "dataset": cell.dataset, "fingerprint": cell.fingerprint}
     trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
-    if artifacts_dir is not None and (artifacts_dir / "last.pt").is_file():
-        trainer.resume(artifacts_dir / "last.pt")
+    last = artifacts_dir / "last.pt" if artifacts_dir is not None else None
+    if last is not None and last.is_file() and checkpoint_spec(last).get("fingerprint") == cell.fingerprint:
+        trainer.resume(last)
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
     metrics = evaluate(model, loader, info.num_classes, info.ignore_index, device, recipe.precision,

@@ -278,9 +278,9 @@ class Trainer:
         improved = val_miou is not None and not (val_miou <= self.state.best_miou)
         if improved:
             self.state.best_miou = val_miou  # type: ignore[assignment]
+        self.save(best=improved)  # before reporting, so an interrupt from the report loses nothing
         if self.on_event:
             self.on_event(TrainEvent(self.state.iteration, self.total_iterations, mean_loss, lr, val_miou))
-        self.save(best=improved)
 
     # -- checkpoints ----------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from tests.conftest import FAST_CLI, FAST_TIMING
 def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["grid", "--encoders", "resnet18,mobilenet", "--decoders", "skip,dilation",
-               "--size", "64x96", "--num-classes", "4", "--device", "cpu", "--out", str(out), *FAST_CLI])
+               "--size", "64x96", "--num-classes", "4", "--device", "cpu", "--profile-only", "--out", str(out),
+               *FAST_CLI])
     assert rc == 0
     env = json.loads((out / "run.json").read_text())["environment"]
     assert {"torch", "cuda", "cudnn", "cpu", "torch_threads", "git_sha", "segbench_version"} <= set(env)

@@ -72,22 +72,30 @@ def test_training_learns_a_small_set():
 
 
 def test_checkpoints_log_and_exact_resume(tmp_path):
-    full = _trainer(TrainConfig(epochs=4, batch_size=4, seed=3))
+    """Interrupt a 4-epoch run after epoch 2; resuming it ends with the uninterrupted run's weights."""
+    config = TrainConfig(epochs=4, batch_size=4, seed=3)
+    full = _trainer(config)
     full.fit()
 
-    first = _trainer(TrainConfig(epochs=2, batch_size=4, seed=3), tmp_path)
-    first.fit()
+    def interrupt_after_epoch_2(event):
+        if event.val_miou is not None and event.iteration == 4:
+            raise KeyboardInterrupt
+
+    first = _trainer(config, tmp_path)
+    first.on_event = interrupt_after_epoch_2
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
     assert {p.name for p in tmp_path.iterdir()} >= {"last.pt", "best.pt", "log.csv"}
     with open(tmp_path / "log.csv") as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2] and list(rows[0]) == LOG_FIELDS
 
-    resumed = _trainer(TrainConfig(epochs=4, batch_size=4, seed=3), tmp_path)
+    resumed = _trainer(config, tmp_path)
     resumed.resume(tmp_path / "last.pt")
     state = resumed.fit()
     assert (state.epoch, state.iteration, len(state.history)) == (4, 8, 4)
     for name, tensor in full.model.state_dict().items():
-        assert torch.allclose(tensor.float(), resumed.model.state_dict()[name].float(), atol=1e-5), name
+        assert torch.allclose(tensor.float(), resumed.model.state_dict()[name].float(), atol=1e-6), name
 
 
 def test_median_frequency_class_weights_are_used():

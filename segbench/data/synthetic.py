@@ -29,6 +29,7 @@ SYNTHETIC_PALETTE = (
 )  # fmt: skip
 SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 DEFAULT_LENGTHS = {"train": 2048, "val": 64, "test": 64}
+CACHE_BYTES = 256 * 2**20
 
 # Typical colour of each class; an instance mixes it with a random colour
 # (COLOUR_MIX of the random one), so class colour distributions overlap. At
@@ -291,6 +292,7 @@ class SyntheticShapes(SegmentationDataset):
         seed: selects a different, equally distributed, set of scenes.
         max_objects: at most this many objects per scene (at least 3).
         ignore_boundary: if > 0, label pixels this close to a class boundary 255 (ignored).
+        cache: keep drawn scenes in memory (up to ``CACHE_BYTES``) instead of redrawing them.
     """
 
     info = DatasetInfo(
@@ -312,6 +314,7 @@ class SyntheticShapes(SegmentationDataset):
         seed: int = 0,
         max_objects: int = 7,
         ignore_boundary: int = 0,
+        cache: bool = True,
     ) -> None:
         super().__init__(split, transform)
         self.size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
@@ -323,6 +326,11 @@ class SyntheticShapes(SegmentationDataset):
         self.max_objects = max_objects
         self.ignore_boundary = ignore_boundary
         self.stems = [f"{split}_{i:05d}" for i in range(self.length)]
+        # Scenes are a pure function of their index, so keeping drawn ones is exact; it takes the
+        # generator out of every epoch after the first (bounded: large scenes are redrawn instead).
+        per_scene = self.size[0] * self.size[1] * 4
+        self._cache_capacity = CACHE_BYTES // per_scene if cache else 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return self.length
@@ -330,5 +338,10 @@ class SyntheticShapes(SegmentationDataset):
     def load_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < self.length:
             raise IndexError(f"synthetic: index {index} out of range for {self.length} samples")
+        if index in self._cache:
+            return self._cache[index]
         rng = np.random.default_rng([self.seed, SPLIT_STREAMS[self.split], index])
-        return draw_scene(rng, *self.size, max_objects=self.max_objects, ignore_boundary=self.ignore_boundary)
+        scene = draw_scene(rng, *self.size, max_objects=self.max_objects, ignore_boundary=self.ignore_boundary)
+        if len(self._cache) < self._cache_capacity:
+            self._cache[index] = scene
+        return scene
