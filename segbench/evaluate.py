@@ -100,6 +100,22 @@ def score_predictions(dataset: Dataset, pred_dir: Path) -> SegMetrics:
     return matrix.compute()
 
 
+def load_checkpoint(checkpoint: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The model a segbench checkpoint was trained as, with its weights, and the checkpoint's contents."""
+    from segbench.models import build_model
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    ckpt = torch.load(checkpoint, map_location=device, weights_only=False)
+    spec = ckpt.get("model_spec") or {}
+    if not {"encoder", "decoder", "num_classes"} <= set(spec):
+        raise ValueError(f"{checkpoint} has no model spec; expected a checkpoint written by segbench train or grid")
+    model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
+    model.load_state_dict(ckpt["model"])
+    return model.to(device).eval(), ckpt
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     dataset: str | None = None,
@@ -110,16 +126,10 @@ def evaluate_checkpoint(
     """Rebuild the model a checkpoint was trained as, and score it on ``dataset``/``split``."""
     from segbench.data import build_dataset, dataset_info
     from segbench.measure.profile import resolve_device
-    from segbench.models import build_model
 
-    checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     dev = resolve_device(device)
-    ckpt = torch.load(checkpoint, map_location=dev, weights_only=False)
-    spec = ckpt.get("model_spec") or {}
-    if not {"encoder", "decoder", "num_classes"} <= set(spec):
-        raise ValueError(f"{checkpoint} has no model spec; expected a checkpoint written by segbench train or grid")
+    model, ckpt = load_checkpoint(checkpoint, dev)
+    spec = ckpt["model_spec"]
     name = dataset or spec.get("dataset")
     if name is None:
         raise ValueError("the checkpoint does not name its dataset; pass --dataset")
@@ -128,9 +138,6 @@ def evaluate_checkpoint(
         raise ValueError(f"the model predicts {spec['num_classes']} classes but {name} has {info.num_classes}")
     split = split or ("test" if "test" in info.splits else "val")
     ds = build_dataset(name, data_root, split)
-    model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
-    model.load_state_dict(ckpt["model"])
-    model.to(dev)
     config = ckpt.get("config", {})
     metrics = evaluate(model, eval_loader(ds), info.num_classes, info.ignore_index, dev,
                        config.get("precision", "fp32"), config.get("channels_last", False))
