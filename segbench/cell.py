@@ -22,7 +22,7 @@ from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
 from segbench.results import NUMERIC_COLUMNS
-from segbench.train import TrainConfig, TrainEvent, Trainer
+from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
 
 if TYPE_CHECKING:
     from segbench.options import DataChoice
@@ -52,6 +52,8 @@ class CellConfig:
     val_split: str | None = "val"
     eval_split: str = "test"
     train: TrainConfig | None = None
+    #: Keyword options of the dataset (e.g. the synthetic set's size), as sorted (name, value) pairs.
+    dataset_options: tuple[tuple[str, Any], ...] = ()
     #: Where the data lives: not part of the fingerprint, so moving a dataset keeps finished cells.
     data_root: str | None = field(default=None, compare=False)
 
@@ -85,7 +87,8 @@ class CellConfig:
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
-        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "dataset_options")}
+        key["dataset_options"] = dict(self.dataset_options)
         if not self.dataset:
             key.update(train_split=None, val_split=None, eval_split=None)
         key["seed"] = self.train.seed if self.train else None
@@ -101,12 +104,19 @@ def with_training(cell: CellConfig, data: DataChoice, recipe: TrainConfig) -> Ce
         cell,
         dataset=data.name,
         data_root=data.root,
+        dataset_options=data.options,
         train_split=data.train_split,
         val_split=data.val_split,
         eval_split=data.eval_split,
         num_classes=data.num_classes,
         train=recipe,
     )
+
+
+def build_cell_model(cell: CellConfig) -> torch.nn.Module:
+    """The cell's model, initialised from its seed: the same cell starts from the same weights in any process."""
+    seed_everything(cell.train.seed if cell.train else 0, cell.train.deterministic if cell.train else False)
+    return build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
 
 
 def checkpoint_spec(path: Path) -> dict[str, Any]:
@@ -139,7 +149,7 @@ def run_cell(
     }
     try:
         t0 = time.perf_counter()
-        model = build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
+        model = build_cell_model(cell)
         record["time_build_s"] = time.perf_counter() - t0
         if cell.dataset and cell.train:
             record.update(train_and_evaluate(cell, model, artifacts_dir, on_train_event))
@@ -181,12 +191,13 @@ def train_and_evaluate(
     assert cell.dataset and cell.train
     recipe = cell.train
     device = resolve_device(cell.device)
-    train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split)
+    options = dict(cell.dataset_options)
+    train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split, **options)
     info = train_set.info
     crop = recipe.crop_size or tuple(train_set[0][1].shape)
     train_set.transform = train_transforms(crop, ignore_index=info.ignore_index)
-    val_set = build_dataset(cell.dataset, cell.data_root, cell.val_split) if cell.val_split else None
-    eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split)
+    val_set = build_dataset(cell.dataset, cell.data_root, cell.val_split, **options) if cell.val_split else None
+    eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split, **options)
 
     spec = {"encoder": cell.encoder, "decoder": cell.decoder, "num_classes": cell.num_classes,
             "dataset": cell.dataset, "fingerprint": cell.fingerprint}

@@ -17,19 +17,23 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.cell import CellConfig, train_and_evaluate, with_training
+from segbench.cell import CellConfig, build_cell_model, train_and_evaluate, with_training
 from segbench.data import DATASETS, DatasetNotFoundError, UnknownSplitError, build_dataset
+from segbench.compare import Tolerances, compare_runs, comparison_table, update_baseline
 from segbench.display import grid_table, metrics_table, registry_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
 from segbench.measure.metrics import SegMetrics
 from segbench.measure.profile import resolve_device
-from segbench.models import DECODERS, ENCODERS, build_model
+from segbench.models import DECODERS, ENCODERS
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import write_json_atomic
 from segbench.runner import DEFAULT_RUNS_DIR, GridResult, new_run_dir, run_grid
+from segbench.plots import make_plots
+from segbench.suites import load_suite
+from segbench.tables import long_table, pivot_table, render, render_long
 from segbench.train import TrainEvent
 
 try:  # typer >= 0.2x vendors click and exposes its exception base
@@ -170,6 +174,10 @@ def grid(
     run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
     result = _run_with_progress(cells, run_dir, timing, retry_failed)
     out.print(grid_table(result.table))
+    _report_end(result, run_dir)
+
+
+def _report_end(result: GridResult, run_dir: Path) -> None:
     if result.reused:
         err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
     if result.interrupted:
@@ -220,6 +228,33 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingCon
 
 
 @app.command()
+def run(
+    suite: Annotated[str, typer.Argument(help="Suite name (suites/NAME.toml) or path to a TOML file.")],
+    include: Annotated[Optional[list[str]], typer.Option(help="Only cells matching this glob (id or enc+dec).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Skip cells matching this glob.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
+    ] = None,
+) -> None:
+    """Run a suite: its grid, training recipe and measurement settings, from one TOML file.
+
+    Rerunning into the same --out skips cells already finished with the same configuration.
+    """
+    try:
+        spec = load_suite(suite)
+        cells = spec.select(include, exclude)
+        if not cells:
+            raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-")
+    result = _run_with_progress(cells, run_dir, spec.timing, retry_failed)
+    out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
+    _report_end(result, run_dir)
+
+
+@app.command()
 def train(
     encoder: Annotated[str, typer.Option(help="Encoder name.")],
     decoder: Annotated[str, typer.Option(help="Decoder name.")],
@@ -258,7 +293,7 @@ def train(
         )
         cell = expand_grid([encoder], [decoder], device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
         cell = with_training(cell, data, recipe)
-        model = build_model(encoder, decoder, data.num_classes, pretrained=pretrained)
+        model = build_cell_model(cell)
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
     with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -331,6 +366,111 @@ def _print_metrics(metrics: SegMetrics, names: list[str], output_format: str, ti
     out.print(metrics_table(summary, d["per_class_iou"], names, title=title))
 
 
+@app.command()
+def compare(
+    baseline: Annotated[Path, typer.Argument(help="Baseline run directory or table.csv.")],
+    current: Annotated[Path, typer.Argument(help="Current run directory or table.csv.")],
+    suite: Annotated[Optional[str], typer.Option(help="Take tolerances from this suite's [compare].")] = None,
+    latency_factor: Annotated[Optional[float], typer.Option(help="Slower than this factor (and significant) fails.")] = None,
+    memory_ratio: Annotated[Optional[float], typer.Option(help="Peak memory above this ratio fails.")] = None,
+    miou_drop: Annotated[Optional[float], typer.Option(help="mIoU lower by more than these points fails.")] = None,
+    latency_gate: Annotated[Optional[bool], typer.Option(help="Gate on latency (else informational).")] = None,
+    ignore_keys: Annotated[Optional[str], typer.Option(help="Key columns left out of matching, e.g. seed.")] = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Also write a markdown summary here (CI comment).")] = None,
+    update: Annotated[bool, typer.Option(help="Make CURRENT the new baseline at BASELINE, on purpose.")] = False,
+) -> None:
+    """Compare a run with a baseline: exit 1 on any regression, 0 otherwise.
+
+    params and GFLOPs must be equal; latency may not be slower beyond a factor
+    with significance on the raw samples; memory beyond a ratio; mIoU lower
+    beyond a number of points; no cell may newly fail. Latency from another
+    device or torch version is reported as not comparable.
+    """
+    try:
+        if update:
+            path = update_baseline(current, baseline)
+            err.print(f"baseline {path} now holds {current}")
+            return
+        settings = dict(load_suite(suite).compare) if suite else {}
+        settings.pop("baseline", None)
+        flags = {"latency_factor": latency_factor, "memory_ratio": memory_ratio, "miou_drop": miou_drop,
+                 "latency_gate": latency_gate}
+        settings.update({k: v for k, v in flags.items() if v is not None})
+        result = compare_runs(baseline, current, Tolerances.from_mapping(settings),
+                              ignore_keys=ignore_keys.split(",") if ignore_keys else ())
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    out.print(comparison_table(result))
+    summary = result.to_markdown()
+    if markdown:
+        markdown.write_text(summary)
+    (err.print if result.ok else out.print)(result.headline())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+class TableFormat(str, Enum):
+    markdown = "markdown"
+    latex = "latex"
+    csv = "csv"
+    html = "html"
+
+
+@app.command()
+def table(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (several runs or seeds: mean +- std).")],
+    value: Annotated[str, typer.Option(help="Metric to tabulate, e.g. miou, gflops, latency_ms_median.")] = "miou",
+    rows: Annotated[str, typer.Option(help="Column for the rows.")] = "encoder",
+    cols: Annotated[str, typer.Option(help="Column for the columns.")] = "decoder",
+    long: Annotated[bool, typer.Option("--long", help="One row per model with --columns instead.")] = False,
+    columns: Annotated[str, typer.Option(help="Columns of the long form.")] = "params,gflops,throughput_img_s,miou",
+    where: Annotated[Optional[list[str]], typer.Option("--where", help="Filter, e.g. --where input_h=360.")] = None,
+    output_format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.markdown,
+) -> None:
+    """Print a paper table: encoder x decoder of one metric, or a long table of models."""
+    try:
+        filters = dict(_parse_filter(w) for w in where or [])
+        if long:
+            text = render_long(long_table(runs, columns.split(","), filters=filters), output_format.value)
+        else:
+            text = render(pivot_table(runs, value, rows, cols, filters=filters), value, output_format.value)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    typer.echo(text)
+
+
+def _parse_filter(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep:
+        raise ValueError(f"malformed filter '{text}'; expected COLUMN=VALUE")
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            continue
+    return key, raw
+
+
+@app.command()
+def plot(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories (several runs or seeds are pooled).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the figures.")] = Path("results/plots"),
+    output_format: Annotated[str, typer.Option("--format", help="png, svg or pdf.")] = "png",
+    metric: Annotated[str, typer.Option(help="Metric of the encoder x decoder heatmap.")] = "miou",
+    images: Annotated[int, typer.Option(help="Images on the qualitative sheet.")] = 4,
+    data_root: DataRoot = None,
+) -> None:
+    """Figures: accuracy vs GFLOPs and latency (Pareto front), latency and memory, heatmap,
+    per-class IoU, training curves, and a qualitative sheet of predictions."""
+    try:
+        paths = make_plots(runs, out_dir, output_format, metric, images, data_root,
+                           report=lambda line: err.print(line, highlight=False, markup=False))
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    for path in paths:
+        out.print(str(path), highlight=False)
+
+
 @app.command("list")
 def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
     """List the registered encoders, decoders or datasets."""
@@ -356,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user mistakes into one line and exit status 2."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
+        # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
+        code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
     except UserError as e:
         return _fail(str(e))
     except typer.Abort:
@@ -366,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except ClickError as e:
         return _fail(e.format_message() if hasattr(e, "format_message") else str(e))
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from segbench.data import DATASETS, build_dataset, dataset_info
 from segbench.grid import check_positive, parse_size
@@ -21,6 +22,7 @@ class DataChoice:
     val_split: str | None
     eval_split: str
     num_classes: int
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 def data_choice(
@@ -29,6 +31,7 @@ def data_choice(
     train_split: str = "train",
     val_split: str | None = "val",
     eval_split: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> DataChoice:
     """Check the dataset name, its splits and its files, before anything runs.
 
@@ -43,9 +46,14 @@ def data_choice(
             raise ValueError(f"{name}: unknown split '{split}'; valid: {', '.join(info.splits)}")
     if name != DEFAULT_DATASET and root is None:
         raise ValueError(f"dataset '{name}' needs --data-root")
+    options = options or {}
     for split in dict.fromkeys(s for s in (train_split, val_split, eval_split) if s):
-        build_dataset(name, root, split)
-    return DataChoice(name, root, train_split, val_split or None, eval_split, info.num_classes)
+        try:
+            build_dataset(name, root, split, **options)
+        except TypeError as e:  # an option the dataset does not take
+            raise ValueError(f"dataset '{name}' does not take these options {sorted(options)}: {e}") from None
+    return DataChoice(name, root, train_split, val_split or None, eval_split, info.num_classes,
+                      tuple(sorted(options.items())))
 
 
 def train_config(

@@ -60,8 +60,9 @@ class LocalExecutor:
             yield run_cell(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
 
 
-def new_run_dir(base: Path = DEFAULT_RUNS_DIR) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+def new_run_dir(base: Path = DEFAULT_RUNS_DIR, prefix: str = "") -> Path:
+    """A fresh ``base/<prefix><date>-<time>`` directory name (not created)."""
+    stamp = prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
     path, n = base / stamp, 1
     while path.exists():
         n += 1

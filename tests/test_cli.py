@@ -138,3 +138,16 @@ def test_key_columns_are_separate_fields(tmp_path):
     table = run_grid(_cells("skip"), tmp_path, timing=FAST_TIMING).table
     assert set(KEY_COLUMNS) <= set(table.columns)
     assert table.loc[0, ["input_h", "input_w", "num_classes"]].tolist() == [64, 64, 3]
+
+
+def test_interrupted_grid_exits_130_and_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("segbench.cell.profile", interrupt)
+    out = tmp_path / "run"
+    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--profile-only", "--size", "64x64",
+               "--device", "cpu", "--out", str(out), *FAST_CLI])
+    assert rc == 130
+    assert f"rerun with --out {out} to resume" in capsys.readouterr().err
+    assert (out / "table.csv").is_file()

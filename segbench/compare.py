@@ -1,0 +1,557 @@
+"""Compare a run against a baseline: the CI regression gate.
+
+Cells are matched on their key columns, then each matched cell is checked
+metric by metric, in the spirit of asv's ``compare``: a model's size (params,
+GFLOPs) must not move at all, latency must be both slower by a factor *and*
+significantly slower on the raw samples (timings are noisy; a factor alone
+flags noise, a test alone flags 1% drifts), memory and mIoU have tolerances.
+Timings and memory taken on another device model or torch version say
+nothing about the code, so they are ``not_comparable``, never regressions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.markup import escape
+from rich.table import Table
+
+from segbench.results import KEY_COLUMNS, load_records, load_table, records_to_frame, write_table
+
+OK = "ok"
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+NOT_COMPARABLE = "not_comparable"
+INFO = "info"
+VERDICTS = (OK, REGRESSION, IMPROVEMENT, NOT_COMPARABLE, INFO)
+
+#: Relative tolerance on GFLOPs: float noise of the JSON round trip, nothing more.
+GFLOPS_RTOL = 1e-9
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
+    """One-sided Mann-Whitney U test that ``x`` tends to be larger than ``y``.
+
+    Returns (U of x, p-value) from the normal approximation with tie and
+    continuity corrections (as scipy's ``mannwhitneyu(..., alternative="greater",
+    method="asymptotic")``). Rank-based, so a few outliers in a timing do not
+    decide it. With no spread at all there is no evidence: p = 1.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        raise ValueError("Mann-Whitney U needs at least one sample on each side")
+    values = np.concatenate([x, y])
+    order = np.argsort(values, kind="mergesort")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)  # average (1-based) rank of each tie group
+    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2)
+    n = n1 + n2
+    ties = float((counts**3 - counts).sum())
+    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return u, 1.0
+    z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(var)
+    return u, 0.5 * math.erfc(z / math.sqrt(2))
+
+
+# --------------------------------------------------------------------------- tolerances
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far a current run may drift from its baseline before the gate fails."""
+
+    #: Latency regression: median slower by more than this factor (and significant).
+    latency_factor: float = 1.10
+    #: Significance level of the one-sided Mann-Whitney U test on the raw latency samples.
+    alpha: float = 0.01
+    #: Peak-memory regression: current / baseline above this ratio.
+    memory_ratio: float = 1.10
+    #: ... and more than this many MiB above it (allocator granularity, RSS noise of small models).
+    memory_slack_mib: float = 0.0
+    #: mIoU regression: a drop of more than this many points (0-100 scale).
+    miou_drop: float = 1.0
+    #: False makes latency findings informational (shared CPU runners drift).
+    latency_gate: bool = True
+    #: False makes memory findings informational (CPU resident-set peaks are noisy).
+    memory_gate: bool = True
+    #: True makes a cell missing from the current run a regression.
+    fail_on_removed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latency_factor < 1 or self.memory_ratio < 1:
+            raise ValueError("latency_factor and memory_ratio are ratios current/baseline, at least 1")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), not {self.alpha}")
+        if self.memory_slack_mib < 0:
+            raise ValueError(f"memory_slack_mib must be at least 0, not {self.memory_slack_mib}")
+        if self.miou_drop < 0:
+            raise ValueError(f"miou_drop is a number of points, at least 0, not {self.miou_drop}")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Tolerances:
+        """From a suite's ``[compare]`` table; ``latency-factor`` and ``latency_factor`` both work."""
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for raw_key, value in mapping.items():
+            key = raw_key.replace("-", "_")
+            if key not in types:
+                raise ValueError(f"unknown [compare] key '{raw_key}'; valid keys: {', '.join(types)}")
+            wants_bool = types[key] in (bool, "bool")
+            if wants_bool != isinstance(value, bool) or not isinstance(value, (int, float)):
+                kind = "true or false" if wants_bool else "a number"
+                raise ValueError(f"[compare] {raw_key} must be {kind}, not {value!r}")
+            values[key] = value if wants_bool else float(value)
+        return cls(**values)
+
+    def describe(self) -> str:
+        latency = f"latency x{self.latency_factor:g} at alpha {self.alpha:g}"
+        return ", ".join([
+            latency if self.latency_gate else f"{latency} (informational)",
+            f"memory x{self.memory_ratio:g}"
+            + (f" and +{self.memory_slack_mib:g} MiB" if self.memory_slack_mib else "")
+            + ("" if self.memory_gate else " (informational)"),
+            f"mIoU -{self.miou_drop:g} points",
+            "params and GFLOPs exact",
+        ])
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One check of one matched cell."""
+
+    cell: str
+    metric: str
+    baseline: Any
+    current: Any
+    verdict: str
+    message: str
+    key: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class Comparison:
+    """Every finding of a baseline/current comparison, and the cells only one side has."""
+
+    baseline: str
+    current: str
+    tolerances: Tolerances
+    findings: list[Finding] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == REGRESSION]
+
+    @property
+    def ok(self) -> bool:
+        """True when the gate passes: no finding is a regression."""
+        return not self.regressions
+
+    def by_verdict(self, verdict: str) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == verdict]
+
+    def headline(self) -> str:
+        n = len(self.regressions)
+        return "No regressions" if n == 0 else f"{n} regression{'s' if n > 1 else ''}"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per finding; the cell's key columns are columns too, for filtering."""
+        rows = [
+            {**f.key, "cell": f.cell, "metric": f.metric, "baseline": f.baseline, "current": f.current,
+             "verdict": f.verdict, "message": f.message}
+            for f in self.findings
+        ]
+        keys = [c for c in KEY_COLUMNS if any(c in f.key for f in self.findings)]
+        columns = [*keys, "cell", "metric", "baseline", "current", "verdict", "message"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_markdown(self) -> str:
+        """A summary for a CI comment: headline, regressions, then everything else worth a look."""
+        lines = [
+            f"## segbench compare: {self.headline()}",
+            "",
+            f"Baseline `{self.baseline}`, current `{self.current}`: {len(self.findings)} checks on "
+            f"{sum(f.metric == 'status' for f in self.findings)} matched cells; {self.tolerances.describe()}.",
+        ]
+        lines += [f"> {note}" for note in self.notes]
+        sections = [
+            ("Regressions", self.regressions),
+            ("Not comparable", self.by_verdict(NOT_COMPARABLE)),
+            ("Improvements", self.by_verdict(IMPROVEMENT)),
+            ("Info", self.by_verdict(INFO)),
+        ]
+        for title, found in sections:
+            if found:
+                lines += ["", f"### {title} ({len(found)})", "", *_markdown_findings(found)]
+        for title, cells in [("Added cells", self.added), ("Removed cells", self.removed)]:
+            if cells:
+                lines += ["", f"### {title} ({len(cells)})", "", *(f"- `{c}`" for c in cells)]
+        return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_findings(found: list[Finding]) -> list[str]:
+    rows = ["| cell | metric | baseline | current | change | |", "|---|---|--:|--:|--:|---|"]
+    for f in found:
+        values = [format_value(f.metric, f.baseline), format_value(f.metric, f.current),
+                  change(f.metric, f.baseline, f.current)]
+        cells = [f"`{f.cell}`", f.metric, *values, _md(f.message)]
+        rows.append("| " + " | ".join(cells) + " |")
+    return rows
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_value(metric: str, value: Any) -> str:
+    """A metric's value in the units its name carries, to the precision worth reading."""
+    if _missing(value):
+        return "-"
+    if isinstance(value, str):
+        return value
+    if metric == "params":
+        return f"{int(value):,}"
+    if metric == "gflops":
+        return f"{value:.4g}"
+    if metric.startswith("latency"):
+        return f"{value:.2f} ms"
+    if metric == "peak_mem_mib":
+        return f"{value:.1f} MiB"
+    if metric == "miou":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def change(metric: str, baseline: Any, current: Any) -> str:
+    """The change as the check sees it: a ratio for timings and memory, a difference otherwise."""
+    if _missing(baseline) or _missing(current) or isinstance(baseline, str) or isinstance(current, str):
+        return ""
+    if metric.startswith("latency") or metric == "peak_mem_mib":
+        return f"x{current / baseline:.2f}" if baseline > 0 else ""
+    if metric == "params":
+        return f"{int(current) - int(baseline):+,}"
+    if metric == "gflops":
+        return f"{(current - baseline) / baseline:+.2%}" if baseline else ""
+    if metric == "miou":
+        return f"{current - baseline:+.2f} pts"
+    return ""
+
+
+# --------------------------------------------------------------------------- loading a side
+
+
+@dataclass
+class _Run:
+    """One side of a comparison: its table, raw samples where it has them, its environment."""
+
+    path: Path
+    table: pd.DataFrame
+    samples: dict[tuple, list[float]] | None
+    environment: dict[str, Any] | None
+
+
+def _load_run(path: Path | str) -> _Run:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no run at {path}")
+    run_dir = path if path.is_dir() else path.parent
+    run_json = run_dir / "run.json"
+    env = json.loads(run_json.read_text()).get("environment") if run_json.is_file() else None
+    if path.is_dir() and (path / "cells").is_dir():
+        records = load_records(path)  # the source of truth: carries the raw latency samples
+        table = records_to_frame(records)
+        samples = {_key(r, KEY_COLUMNS): r.get("latency_samples_ms") or [] for r in records}
+        return _Run(path, table, samples, env)
+    if path.is_dir() and not (path / "table.csv").is_file():
+        raise FileNotFoundError(f"{path} is not a run directory: it has neither cells/ nor table.csv")
+    return _Run(path, load_table(path), None, env)
+
+
+def _norm(value: Any) -> Any:
+    """A key value in one canonical form, so a CSV's 0.0 / NaN match a record's 0 / None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple:
+    return tuple(_norm(row.get(c)) for c in columns)
+
+
+def _cell_label(row: Mapping[str, Any]) -> str:
+    if isinstance(row.get("cell_id"), str):
+        return row["cell_id"]
+    return "__".join(str(_norm(row.get(c))) for c in KEY_COLUMNS if _norm(row.get(c)) is not None)
+
+
+def _index(run: _Run, columns: Sequence[str]) -> dict[tuple, dict[str, Any]]:
+    rows: dict[tuple, dict[str, Any]] = {}
+    for row in run.table.to_dict("records"):
+        key = _key(row, columns)
+        if key in rows:
+            raise ValueError(
+                f"two cells of {run.path} share the key {dict(zip(columns, key))}; "
+                "compare runs with one cell per key (or ignore fewer key columns)"
+            )
+        rows[key] = row
+    return rows
+
+
+def _device_model(env: Mapping[str, Any] | None, device: Any) -> str | None:
+    if env is None:
+        return None
+    return env.get("gpu") if str(device).startswith("cuda") else env.get("cpu")
+
+
+def _comparability(base: _Run, cur: _Run, device: Any) -> str | None:
+    """Why timings of this cell cannot be compared across the two runs (None: they can)."""
+    if base.environment is None or cur.environment is None:
+        return None
+    a, b = _device_model(base.environment, device), _device_model(cur.environment, device)
+    if a != b:
+        return f"measured on {a} vs {b}"
+    ta, tb = base.environment.get("torch"), cur.environment.get("torch")
+    if ta != tb:
+        return f"torch {ta} vs {tb}"
+    return None
+
+
+# --------------------------------------------------------------------------- checks
+
+#: A check's outcome: (verdict, message).
+Outcome = tuple[str, str]
+
+
+def _check_status(b: Mapping[str, Any], c: Mapping[str, Any]) -> Outcome:
+    b_ok, c_ok = b.get("status") == "ok", c.get("status") == "ok"
+    error = c.get("error") or c.get("status")
+    if b_ok and c_ok:
+        return OK, "ok in both"
+    if b_ok:
+        return REGRESSION, f"newly failing: {error}"
+    if c_ok:
+        return IMPROVEMENT, f"fixed (was: {b.get('error') or b.get('status')})"
+    return INFO, f"failing in both: {error}"
+
+
+def _check_exact(metric: str, b: float, c: float) -> Outcome:
+    """Model size must not move: a model change has to update the baseline on purpose."""
+    same = b == c if metric == "params" else math.isclose(b, c, rel_tol=GFLOPS_RTOL, abs_tol=0.0)
+    if same:
+        return OK, "unchanged"
+    return REGRESSION, "model changed; if on purpose, update the baseline"
+
+
+def _check_latency(b: float, c: float, samples: tuple[list, list] | None, tol: Tolerances) -> Outcome:
+    """Slower by the factor *and* significantly so on the raw samples (the factor alone without them)."""
+    ratio = c / b
+    slower, faster = ratio > tol.latency_factor, ratio < 1 / tol.latency_factor
+    if not (slower or faster):
+        return OK, f"x{ratio:.2f}, within x{tol.latency_factor:g}"
+    if samples is None:
+        return (REGRESSION if slower else IMPROVEMENT), f"x{ratio:.2f} (no raw samples: factor test only)"
+    base_s, cur_s = samples
+    _, p = mann_whitney_u(cur_s, base_s) if slower else mann_whitney_u(base_s, cur_s)
+    word = "slower" if slower else "faster"
+    if p < tol.alpha:
+        return (REGRESSION if slower else IMPROVEMENT), f"x{ratio:.2f} {word}, significant (p={p:.2g})"
+    return OK, f"x{ratio:.2f} {word} but not significant (p={p:.2g} >= {tol.alpha:g})"
+
+
+def _check_memory(b: float, c: float, tol: Tolerances) -> Outcome:
+    if c > b * tol.memory_ratio and c - b > tol.memory_slack_mib:
+        return REGRESSION, f"above x{tol.memory_ratio:g} of the baseline"
+    if b > c * tol.memory_ratio and b - c > tol.memory_slack_mib:
+        return IMPROVEMENT, f"below 1/{tol.memory_ratio:g} of the baseline"
+    return OK, f"within x{tol.memory_ratio:g}"
+
+
+def _check_miou(b: float, c: float, tol: Tolerances) -> Outcome:
+    if c < b - tol.miou_drop:
+        return REGRESSION, f"dropped more than {tol.miou_drop:g} points"
+    if c > b + tol.miou_drop:
+        return IMPROVEMENT, f"rose more than {tol.miou_drop:g} points"
+    return OK, f"within {tol.miou_drop:g} points"
+
+
+def _informational(outcome: Outcome, gate: bool, name: str) -> Outcome:
+    verdict, message = outcome
+    if gate or verdict not in (REGRESSION, IMPROVEMENT):
+        return outcome
+    return INFO, f"{message} ({name} gate off)"
+
+
+def _check_cell(
+    b: Mapping[str, Any], c: Mapping[str, Any], base: _Run, cur: _Run, tol: Tolerances
+) -> Iterator[tuple[str, Outcome]]:
+    """(metric, outcome) for each check of one matched cell; measurements only where both ran."""
+    yield "status", _check_status(b, c)
+    if not (b.get("status") == "ok" and c.get("status") == "ok"):
+        return
+    for metric in ("params", "gflops"):
+        if not (_missing(b[metric]) and _missing(c[metric])):
+            yield metric, _check_exact(metric, b[metric], c[metric])
+
+    why_not = _comparability(base, cur, b.get("device"))
+    metric = "latency_ms_median"
+    if not (_missing(b[metric]) or _missing(c[metric])):
+        if why_not:
+            yield metric, (NOT_COMPARABLE, f"timings not comparable: {why_not}")
+        else:
+            samples = None
+            if base.samples is not None and cur.samples is not None:
+                pair = base.samples.get(_key(b, KEY_COLUMNS)), cur.samples.get(_key(c, KEY_COLUMNS))
+                samples = pair if pair[0] and pair[1] else None
+            outcome = _check_latency(b[metric], c[metric], samples, tol)
+            yield metric, _informational(outcome, tol.latency_gate, "latency")
+
+    metric = "peak_mem_mib"
+    if not (_missing(b[metric]) or _missing(c[metric])):
+        if b.get("mem_method") != c.get("mem_method"):
+            why_not = why_not or f"memory method {b.get('mem_method')} vs {c.get('mem_method')}"
+        if why_not:
+            yield metric, (NOT_COMPARABLE, f"memory not comparable: {why_not}")
+        else:
+            yield metric, _informational(_check_memory(b[metric], c[metric], tol), tol.memory_gate, "memory")
+
+    metric = "miou"
+    if _missing(b[metric]) != _missing(c[metric]):
+        yield metric, (INFO, "mIoU measured on one side only")
+    elif not _missing(b[metric]):
+        yield metric, _check_miou(b[metric], c[metric], tol)
+
+
+def compare_runs(
+    baseline: Path | str,
+    current: Path | str,
+    tolerances: Tolerances | None = None,
+    ignore_keys: Sequence[str] = (),
+) -> Comparison:
+    """Check ``current`` against ``baseline`` (run directories or table.csv files).
+
+    ``ignore_keys`` leaves key columns out of the matching, e.g. ``["seed"]`` to
+    hold a retrained model to a baseline trained with another seed.
+    """
+    tol = tolerances or Tolerances()
+    unknown = [k for k in ignore_keys if k not in KEY_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown key column(s) {', '.join(unknown)}; valid: {', '.join(KEY_COLUMNS)}")
+    columns = [c for c in KEY_COLUMNS if c not in ignore_keys]
+    base, cur = _load_run(baseline), _load_run(current)
+    base_rows, cur_rows = _index(base, columns), _index(cur, columns)
+    comparison = Comparison(str(baseline), str(current), tol)
+    if base.samples is None or cur.samples is None:
+        comparison.notes.append("A table.csv holds no raw samples: latency uses the factor test only.")
+    if base.environment is None or cur.environment is None:
+        comparison.notes.append("A side has no run.json: device and torch version could not be checked.")
+
+    for key, b in base_rows.items():
+        where = dict(zip(columns, key))
+        c = cur_rows.get(key)
+        if c is None:
+            comparison.removed.append(_cell_label(b))
+            if tol.fail_on_removed:
+                comparison.findings.append(Finding(_cell_label(b), "cell", "present", "missing", REGRESSION,
+                                                   "cell missing from the current run", where))
+            continue
+        for metric, (verdict, message) in _check_cell(b, c, base, cur, tol):
+            before, after = _norm(b.get(metric)), _norm(c.get(metric))
+            finding = Finding(_cell_label(c), metric, before, after, verdict, message, where)
+            comparison.findings.append(finding)
+    comparison.added = [_cell_label(c) for key, c in cur_rows.items() if key not in base_rows]
+    return comparison
+
+
+# --------------------------------------------------------------------------- baseline update
+
+
+def update_baseline(current: Path | str, baseline_dir: Path | str) -> Path:
+    """Make ``current`` the new baseline: run.json, cells/*.json and table.csv, no checkpoints.
+
+    The copy is built in a temporary folder beside the baseline and renamed into
+    place, so a reader (or an interrupted update) never sees a half-written baseline.
+    """
+    src, dst = Path(current), Path(baseline_dir)
+    if not (src.is_dir() and (src / "cells").is_dir()):
+        raise FileNotFoundError(f"{src} is not a run directory with cells/")
+    if dst.resolve() == src.resolve():
+        raise ValueError(f"{src} is already the baseline")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.new-"))
+    old: Path | None = None
+    try:
+        (tmp / "cells").mkdir()
+        for record in sorted((src / "cells").glob("*.json")):
+            shutil.copy2(record, tmp / "cells" / record.name)
+        if (src / "run.json").is_file():
+            shutil.copy2(src / "run.json", tmp / "run.json")
+        write_table(tmp)  # rebuilt from the records, the source of truth
+        if dst.exists():
+            old = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.old-"))
+            os.replace(dst, old / dst.name)
+        os.replace(tmp, dst)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not dst.exists():
+            os.replace(old / dst.name, dst)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return dst
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+_STYLE = {REGRESSION: "red", IMPROVEMENT: "green", NOT_COMPARABLE: "yellow", INFO: "blue", OK: "dim"}
+
+
+def comparison_table(comparison: Comparison, show_ok: bool = False) -> Table:
+    """The findings worth a look, regressions first, as a rich table."""
+    order = {v: i for i, v in enumerate((REGRESSION, NOT_COMPARABLE, IMPROVEMENT, INFO, OK))}
+    shown = [f for f in comparison.findings if show_ok or f.verdict != OK]
+    shown.sort(key=lambda f: order[f.verdict])
+    caption = ", ".join(
+        [f"{len(comparison.added)} added", f"{len(comparison.removed)} removed"]
+        + [f"{sum(f.verdict == v for f in comparison.findings)} {v}" for v in VERDICTS]
+    )
+    style = "bold green" if comparison.ok else "bold red"
+    table = Table(title=f"[{style}]{comparison.headline()}[/]", caption=caption, header_style="bold")
+    for name, justify in [("cell", "left"), ("metric", "left"), ("baseline", "right"), ("current", "right"),
+                          ("change", "right"), ("verdict", "left"), ("message", "left")]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for f in shown:
+        values = [format_value(f.metric, f.baseline), format_value(f.metric, f.current),
+                  change(f.metric, f.baseline, f.current)]
+        verdict = f"[{_STYLE[f.verdict]}]{f.verdict}[/]"
+        table.add_row(escape(f.cell), f.metric, *values, verdict, escape(f.message))
+    return table
