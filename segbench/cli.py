@@ -49,7 +49,7 @@ app = typer.Typer(
 out = Console()
 if not out.is_terminal:  # piped or in CI: rich would squeeze tables into 80 columns
     out.width = 200
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # status lines stay whole, for logs and greps
 
 
 class UserError(Exception):
