@@ -21,6 +21,7 @@ import torch
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
+from segbench.models.decoders import NotApplicable
 from segbench.results import NUMERIC_COLUMNS
 from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_OOM = "oom"
+STATUS_NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,8 @@ def run_cell(
         )
         record.update(result.to_dict())
         record.update(status=STATUS_OK, error=None)
+    except NotApplicable as e:
+        record.update(status=STATUS_NOT_APPLICABLE, error=str(e))
     except torch.cuda.OutOfMemoryError as e:
         record.update(status=STATUS_OOM, error=_one_line(e))
     except Exception as e:  # noqa: BLE001 - any failure of a cell becomes its record

@@ -151,3 +151,26 @@ def test_interrupted_grid_exits_130_and_says_how_to_resume(tmp_path, monkeypatch
     assert rc == 130
     assert f"rerun with --out {out} to resume" in capsys.readouterr().err
     assert (out / "table.csv").is_file()
+
+
+def test_python_dash_m_segbench_runs_the_cli():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "segbench", "list", "decoders"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "dilation" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "segbench", "grid", "--size", "x"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: malformed size 'x'") and "Traceback" not in bad.stderr
+
+
+def test_not_applicable_is_recorded_as_such(tmp_path, monkeypatch):
+    from segbench.models.decoders import NotApplicable
+
+    def not_applicable(cell):
+        raise NotApplicable("segnet upsamples with max-pooling indices, which mobilenet does not provide")
+
+    monkeypatch.setattr("segbench.cell.build_cell_model", not_applicable)
+    table = run_grid(_cells("skip"), tmp_path, timing=FAST_TIMING).table
+    assert table.loc[0, "status"] == "not_applicable" and "pooling indices" in table.loc[0, "error"]

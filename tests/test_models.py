@@ -82,3 +82,33 @@ def test_decoders_declare_paper_year_and_needs():
     for name in DECODERS.names():
         meta = DECODERS.metadata(name)
         assert meta["paper"] and meta["year"] and meta["needs"]
+
+
+def test_a_decoder_declares_its_needs_and_the_builder_says_not_applicable():
+    from segbench.models.decoders import NotApplicable
+
+    class NeedsIndices(DECODERS.get("skip")):
+        needs_pool_indices = True
+
+    DECODERS.add("needs_indices_test", NeedsIndices, paper="-", year=0, needs="pooling indices")
+    try:
+        with pytest.raises(NotApplicable, match="needs_indices_test upsamples with max-pooling indices.*resnet18"):
+            build_model("resnet18", "needs_indices_test", num_classes=3)
+    finally:
+        DECODERS._entries.pop("needs_indices_test")
+        DECODERS._metadata.pop("needs_indices_test")
+
+
+def test_output_stride_override_only_where_accepted():
+    with pytest.raises(ValueError, match="decoder 'skip' runs at output stride 32, not 8"):
+        build_model("resnet18", "skip", num_classes=3, output_stride=8)
+
+
+def test_training_only_modules_are_out_of_the_inference_count():
+    from segbench.models.decoders import TrainingOnly
+
+    model = build_model("mobilenet", "skip", num_classes=3)
+    plain = count_parameters(model)
+    model.decoder.aux = TrainingOnly(torch.nn.Conv2d(8, 3, 1))
+    assert count_parameters(model) == plain
+    assert count_parameters(model, inference=False) == plain + 8 * 3 + 3

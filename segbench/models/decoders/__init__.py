@@ -7,7 +7,7 @@ part of that.
 
 from __future__ import annotations
 
-from segbench.models.decoders.base import Decoder
+from segbench.models.decoders.base import Decoder, NotApplicable, TrainingOnly
 from segbench.registry import Registry
 
 DECODERS: Registry[type[Decoder]] = Registry("decoder")
@@ -15,4 +15,4 @@ DECODERS: Registry[type[Decoder]] = Registry("decoder")
 # Registration side effects: one module per decoder.
 from segbench.models.decoders import dilation, skip, unet  # noqa: E402,F401
 
-__all__ = ["DECODERS", "Decoder"]
+__all__ = ["DECODERS", "Decoder", "NotApplicable", "TrainingOnly"]

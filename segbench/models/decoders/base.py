@@ -11,16 +11,49 @@ from torch import nn
 from segbench.models.spec import FeatureSpec
 
 
+class NotApplicable(Exception):
+    """This decoder cannot be put on this encoder (e.g. it needs pooling indices); the message says why."""
+
+
+class TrainingOnly(nn.Module):
+    """Wraps modules used only by the training loss (auxiliary heads).
+
+    Their parameters are left out of the inference parameter count, and they
+    do not run in eval mode, so they are absent from FLOPs and latency.
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        return self.module(*args)
+
+
 class Decoder(nn.Module):
     """Maps an encoder's features to class logits at (at least) the input resolution.
 
     Subclasses are built from feature specs and a class count alone, never from
-    an encoder's name. ``output_stride`` is what the decoder needs of its
-    encoder: 32 (as built) or 8/16 (the builder dilates the encoder's last
-    stages). The model crops the logits to the input size.
+    an encoder's name. What a decoder needs of its encoder it declares:
+
+    - ``output_stride``: 32 (as built) or 8/16 (the builder dilates the
+      encoder's last stages); ``output_strides`` lists the ones it accepts;
+    - ``needs_pool_indices``: ``forward(features, indices)`` gets the
+      encoder's max-pooling indices (SegNet); an encoder that cannot give
+      them makes the pair "not applicable".
+
+    In training mode a decoder may return ``(main, *aux)`` logits, every map
+    at the main map's size (auxiliary losses); in eval mode one tensor. The
+    model crops the logits to the input size.
     """
 
     output_stride: ClassVar[int] = 32
+    output_strides: ClassVar[tuple[int, ...]] = ()
+    needs_pool_indices: ClassVar[bool] = False
+
+    @classmethod
+    def accepted_output_strides(cls) -> tuple[int, ...]:
+        return cls.output_strides or (cls.output_stride,)
 
     def __init__(self, specs: Sequence[FeatureSpec], num_classes: int) -> None:
         super().__init__()
