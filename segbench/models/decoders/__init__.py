@@ -13,6 +13,22 @@ from segbench.registry import Registry
 DECODERS: Registry[type[Decoder]] = Registry("decoder")
 
 # Registration side effects: one module per decoder.
-from segbench.models.decoders import dilation, skip, unet  # noqa: E402,F401
+from segbench.models.decoders import (  # noqa: E402,F401
+    context,
+    deeplab,
+    dilation,
+    duc,
+    fcn,
+    fpn,
+    gcn,
+    linknet,
+    psp,
+    refinenet,
+    segnet,
+    skip,
+    unet,
+    unet_classic,
+    upernet,
+)
 
 __all__ = ["DECODERS", "Decoder", "NotApplicable", "TrainingOnly"]
