@@ -7,7 +7,7 @@ from torch import nn
 
 from segbench.models.decoders import DECODERS, Decoder, NotApplicable
 from segbench.models.encoders import Encoder, create_encoder
-from segbench.models.spec import align_to
+from segbench.models.spec import MissingFeature, align_to
 
 
 class SegModel(nn.Module):
@@ -54,4 +54,8 @@ def build_model(
     enc = create_encoder(encoder, pretrained=pretrained, output_stride=stride)
     if decoder_cls.needs_pool_indices and not getattr(enc, "provides_pool_indices", False):
         raise NotApplicable(f"{decoder} upsamples with max-pooling indices, which {encoder} does not provide")
-    return SegModel(enc, decoder_cls(enc.feature_specs, num_classes))
+    try:
+        head = decoder_cls(enc.feature_specs, num_classes)
+    except MissingFeature as e:
+        raise NotApplicable(f"{decoder} on {encoder}: {e}") from None
+    return SegModel(enc, head)

@@ -21,6 +21,10 @@ class FeatureSpec:
     stride: int
 
 
+class MissingFeature(ValueError):
+    """A decoder taps a stride its encoder does not emit (e.g. stride 32 on a natively stride-8 DRN)."""
+
+
 def feature_at(specs: Sequence[FeatureSpec], stride: int) -> int:
     """Index of the deepest feature whose stride is ``stride``.
 
@@ -30,7 +34,7 @@ def feature_at(specs: Sequence[FeatureSpec], stride: int) -> int:
     matches = [i for i, s in enumerate(specs) if s.stride == stride]
     if not matches:
         have = ", ".join(str(s.stride) for s in specs)
-        raise ValueError(f"no feature at stride {stride}; the encoder emits strides {have}")
+        raise MissingFeature(f"no feature at stride {stride}; the encoder emits strides {have}")
     return matches[-1]
 
 

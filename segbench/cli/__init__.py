@@ -1,0 +1,8 @@
+"""The ``segbench`` command line (``segbench.cli:main``)."""
+
+from segbench.cli.app import UserError, app, main
+
+# Registration side effects: each module adds its commands to ``app``.
+from segbench.cli import accuracy, measure, results  # noqa: E402,F401,I001
+
+__all__ = ["UserError", "app", "main"]

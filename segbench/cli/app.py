@@ -1,0 +1,57 @@
+"""The ``segbench`` command line: a thin Typer layer over the importable core.
+
+Every command parses its options, calls one plain function, and renders what
+it returns. A user mistake is one line on stderr and exit status 2, never a
+traceback. Commands live in three modules (measure, accuracy, results) that
+register on the one ``app`` defined here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+try:  # typer >= 0.2x vendors click and exposes its exception base
+    from typer import TyperException as ClickError
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import ClickException as ClickError
+
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Benchmark semantic segmentation encoder x decoder grids: params, GFLOPs, latency, memory.",
+)
+out = Console()
+if not out.is_terminal:  # piped or in CI: rich would squeeze tables into 80 columns
+    out.width = 200
+err = Console(stderr=True, soft_wrap=True)  # status lines stay whole, for logs and greps
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one line, exit status 2."""
+
+
+
+def _fail(message: str) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user mistakes into one line and exit status 2."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
+        code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
+    except UserError as e:
+        return _fail(str(e))
+    except typer.Abort:
+        err.print("aborted", highlight=False)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except ClickError as e:
+        return _fail(e.format_message() if hasattr(e, "format_message") else str(e))
+    return code if isinstance(code, int) else 0

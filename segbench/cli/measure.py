@@ -1,0 +1,235 @@
+"""Commands that measure: grid, run (a suite) and list."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from segbench.cell import CellConfig, with_training
+from segbench.cli.app import UserError, app, err, out
+from segbench.cli.params import (
+    ClassWeights,
+    CropSize,
+    DataRoot,
+    Dataset,
+    Decoders,
+    Deterministic,
+    Device,
+    Encoders,
+    Epochs,
+    EvalSplit,
+    Iterations,
+    LearningRate,
+    Optimizer,
+    Seed,
+    TimeBudget,
+    TrainBatch,
+    TrainSplit,
+    ValSplit,
+    WarmupIters,
+    WeightDecay,
+    Workers,
+)
+from segbench.data import DATASETS
+from segbench.display import grid_table, registry_table
+from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
+from segbench.measure.latency import TimingConfig
+from segbench.measure.profile import resolve_device
+from segbench.models import DECODERS, ENCODERS
+from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.runner import DEFAULT_RUNS_DIR, GridResult, new_run_dir, run_grid
+from segbench.suites import load_suite
+from segbench.train import TrainEvent
+
+
+class Listable(str, Enum):
+    encoders = "encoders"
+    decoders = "decoders"
+    datasets = "datasets"
+
+
+def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_time: float | None) -> TimingConfig:
+    base = TimingConfig.for_device(resolve_device(device))
+    return TimingConfig(
+        warmup_iters=base.warmup_iters if warmup_iters is None else warmup_iters,
+        warmup_s=base.warmup_s if min_time is None else min(base.warmup_s, min_time),
+        min_iters=base.min_iters if min_iters is None else min_iters,
+        min_s=base.min_s if min_time is None else min_time,
+        max_s=base.max_s if min_time is None else max(base.max_s, min_time),
+    )
+
+
+
+@app.command()
+def grid(
+    encoders: Encoders = ",".join(DEFAULT_ENCODERS),
+    decoders: Decoders = ",".join(DEFAULT_DECODERS),
+    size: Annotated[str, typer.Option(help="Input size HxW for the cost columns; several with ';'.")] = "360x480",
+    batch_size: Annotated[int, typer.Option(help="Batch size for latency and memory.")] = 1,
+    num_classes: Annotated[int, typer.Option(help="Classes, for --profile-only (else the dataset's).")] = 21,
+    device: Device = "auto",
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast); comma list allowed.")] = "fp32",
+    channels_last: Annotated[bool, typer.Option(help="Run in channels_last memory format.")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads).")] = None,
+    pretrained: Annotated[bool, typer.Option(help="Load cached ImageNet weights (no download).")] = False,
+    warmup_iters: Annotated[Optional[int], typer.Option(help="Warm-up iterations (default by device).")] = None,
+    min_iters: Annotated[Optional[int], typer.Option(help="Minimum timed iterations.")] = None,
+    min_time: Annotated[Optional[float], typer.Option(help="Minimum timed seconds per cell.")] = None,
+    profile_only: Annotated[bool, typer.Option(help="Skip training and accuracy: cost columns only.")] = False,
+    dataset: Dataset = None,
+    data_root: DataRoot = None,
+    train_split: TrainSplit = "train",
+    val_split: ValSplit = "val",
+    eval_split: EvalSplit = None,
+    epochs: Epochs = None,
+    iterations: Iterations = None,
+    time_budget: TimeBudget = None,
+    train_batch_size: TrainBatch = 8,
+    crop_size: CropSize = None,
+    optimizer: Optimizer = "adamw",
+    lr: LearningRate = None,
+    weight_decay: WeightDecay = 1e-4,
+    lr_warmup: WarmupIters = 20,
+    class_weights: ClassWeights = False,
+    seed: Seed = 0,
+    deterministic: Deterministic = False,
+    workers: Workers = 0,
+    retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
+    ] = None,
+) -> None:
+    """Train, score and measure every encoder x decoder pair: mIoU, params, GFLOPs, latency, memory.
+
+    Without --dataset the models train briefly on the built-in synthetic set;
+    --profile-only measures the costs alone.
+    """
+    try:
+        sizes = [parse_size(s) for s in size.split(";")]
+        data = None
+        if not profile_only:
+            data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
+            recipe = train_config(
+                epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
+                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers,
+            )
+        elif dataset is not None:
+            raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
+        cells = expand_grid(
+            encoders,
+            decoders,
+            sizes=sizes,
+            batch_sizes=[batch_size],
+            precisions=precision.split(","),
+            device=device,
+            num_classes=data.num_classes if data else num_classes,
+            channels_last=channels_last,
+            threads=threads,
+            pretrained=pretrained,
+        )
+        if data:
+            cells = [with_training(c, data, recipe) for c in cells]
+        timing = _timing(device, warmup_iters, min_iters, min_time)
+    except (ValueError, FileNotFoundError) as e:
+        raise UserError(str(e)) from None
+    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
+    result = _run_with_progress(cells, run_dir, timing, retry_failed)
+    out.print(grid_table(result.table))
+    _report_end(result, run_dir)
+
+
+def _report_end(result: GridResult, run_dir: Path) -> None:
+    if result.reused:
+        err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
+    if result.interrupted:
+        err.print(f"[yellow]interrupted[/]: {len(result.table)} cell(s) kept in {run_dir}; "
+                  f"rerun with --out {run_dir} to resume")
+        raise typer.Exit(130)
+    err.print(f"results: {run_dir}/table.csv")
+
+
+def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingConfig, retry_failed: bool) -> GridResult:
+    """Run the grid under two progress bars: cells, and the current cell's training steps."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err,
+    ) as progress:
+        grid_task = progress.add_task("grid", total=len(cells), info="")
+        train_task = progress.add_task("training", total=None, visible=False, info="")
+        state = {"miou": "-"}
+
+        def on_start(cell: CellConfig) -> None:
+            progress.update(grid_task, description=f"{cell.encoder} + {cell.decoder}")
+            progress.reset(train_task, total=None, visible=cell.dataset is not None, info="")
+            state["miou"] = "-"
+
+        def on_train_event(event: TrainEvent) -> None:
+            if event.val_miou is not None:
+                state["miou"] = f"{event.val_miou:.1f}"
+            loss = progress.tasks[train_task].fields.get("loss", "-")
+            if event.loss is not None:
+                loss = f"{event.loss:.3f}"
+            progress.update(train_task, completed=event.iteration, total=event.total, loss=loss,
+                            info=f"loss {loss}  val mIoU {state['miou']}")
+
+        def on_record(record: dict) -> None:
+            if record["status"] != "ok":
+                err.print(f"[red]{record['cell_id']}: {record['status']}[/]: {record['error']}")
+            progress.update(train_task, visible=False)
+            progress.advance(grid_task)
+
+        result = run_grid(cells, run_dir, timing=timing, retry_failed=retry_failed, on_start=on_start,
+                          on_record=on_record, on_train_event=on_train_event)
+        progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
+    return result
+
+
+@app.command()
+def run(
+    suite: Annotated[str, typer.Argument(help="Suite name (suites/NAME.toml) or path to a TOML file.")],
+    include: Annotated[Optional[list[str]], typer.Option(help="Only cells matching this glob (id or enc+dec).")] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(help="Skip cells matching this glob.")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
+    out_dir: Annotated[
+        Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
+    ] = None,
+) -> None:
+    """Run a suite: its grid, training recipe and measurement settings, from one TOML file.
+
+    Rerunning into the same --out skips cells already finished with the same configuration.
+    """
+    try:
+        spec = load_suite(suite)
+        cells = spec.select(include, exclude)
+        if not cells:
+            raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-")
+    result = _run_with_progress(cells, run_dir, spec.timing, retry_failed)
+    out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
+    _report_end(result, run_dir)
+
+
+@app.command("list")
+def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
+    """List the registered encoders, decoders or datasets."""
+    if what is Listable.encoders:
+        entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
+        out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
+    elif what is Listable.decoders:
+        entries = [(n, DECODERS.metadata(n)) for n in DECODERS.names()]
+        out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
+    else:
+        infos = [DATASETS.get(n).info for n in DATASETS.names()]
+        entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})
+                   for i in infos]
+        out.print(registry_table("datasets", entries, ["classes", "ignore", "splits"]))
