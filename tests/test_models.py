@@ -20,7 +20,12 @@ def _cases():
 
 @pytest.mark.parametrize("encoder,decoder", list(_cases()))
 def test_forward_backward_at_odd_sizes(encoder, decoder):
-    model = build_model(encoder, decoder, num_classes=5)
+    from segbench.models.decoders import NotApplicable
+
+    try:
+        model = build_model(encoder, decoder, num_classes=5)
+    except NotApplicable as e:
+        pytest.skip(str(e))
     x = torch.randn(2, 3, 45, 67)
     y = model(x)
     assert y.shape == (2, 5, 45, 67)

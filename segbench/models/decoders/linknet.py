@@ -1,1 +1,64 @@
-"""Placeholder: being written."""
+"""LinkNet's decoder: light x2 blocks with additive skips, and its x4 final block.
+
+Chaurasia & Culurciello, "LinkNet: Exploiting Encoder Representations for
+Efficient Semantic Segmentation", VCIP 2017.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from segbench.models.decoders import DECODERS
+from segbench.models.decoders.base import Decoder
+from segbench.models.decoders.unet import UpBlock
+from segbench.models.spec import FeatureSpec, align_to, feature_at
+
+
+class FinalBlock(nn.Sequential):
+    """3x3 transposed conv x2 to 32 channels, 3x3 conv, 2x2 transposed conv x2 to the classes."""
+
+    def __init__(self, cin: int, num_classes: int, width: int = 32) -> None:
+        super().__init__(
+            nn.ConvTranspose2d(cin, width, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(width, num_classes, 2, stride=2),
+        )
+
+
+@DECODERS.register(
+    "linknet",
+    paper="Chaurasia & Culurciello, LinkNet: Exploiting Encoder Representations for Efficient Semantic Segmentation",
+    year=2017,
+    needs="features at strides 4, 8, 16, 32",
+)
+class LinkNet(Decoder):
+    """Deep to shallow: x2 decoder block to the skip's channels, add the skip; the final block from stride 4.
+
+    The paper bypasses each encoder block's input to its decoder block's
+    output. Its encoder blocks all halve the size, down from the stride-4
+    initial block; torchvision's ResNet-18 keeps the stride in ``layer1``, so
+    on it the skips are the stride-16, 8 and 4 maps and there are three
+    decoder blocks, not four (one (64, 64) block, 4352 weights, fewer). The
+    final block's x4 starts from stride 4 as in the paper.
+    """
+
+    def __init__(self, specs: Sequence[FeatureSpec], num_classes: int) -> None:
+        super().__init__(specs, num_classes)
+        self.taps = tuple(feature_at(specs, s) for s in (4, 8, 16, 32))  # shallow to deep
+        channels = [specs[i].channels for i in self.taps]
+        self.blocks = nn.ModuleList(UpBlock(channels[i + 1], channels[i]) for i in reversed(range(3)))
+        self.final = FinalBlock(channels[0], num_classes)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        skips = [features[i] for i in self.taps]
+        x = skips[-1]
+        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+            x = align_to(block(x), skip.shape[-2:]) + skip
+        return self.final(x)
