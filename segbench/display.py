@@ -15,6 +15,13 @@ def _num(value: Any, fmt: str) -> str:
     return format(value, fmt)
 
 
+def _status(status: str, error: str | None) -> str:
+    if status == "ok":
+        return "[green]ok[/]"
+    colour = "yellow" if status == "not_applicable" else "red"  # a mismatch, not a failure
+    return f"[{colour}]{status}[/]: {error or ''}"
+
+
 def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
     """One row per cell: cost and speed, with the status and any error.
 
@@ -60,7 +67,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
             f"{row['latency_ms_p10']:.1f}-{row['latency_ms_p90']:.1f}" if ok else "-",
             _num(row["throughput_img_s"], ".1f"),
             _num(row["peak_mem_mib"], ".0f"),
-            "[green]ok[/]" if ok else f"[red]{row['status']}[/]: {row.get('error') or ''}",
+            _status(row["status"], row.get("error")),
         )
     return table
 
