@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from segbench.cell import CellConfig
 from segbench.measure.profile import PRECISIONS, resolve_device
 from segbench.models import DECODERS, ENCODERS
+from segbench.models.encoders import is_encoder_name
 
 DEFAULT_ENCODERS = ("resnet18", "mobilenet")
 DEFAULT_DECODERS = ("skip", "unet")
@@ -26,11 +27,13 @@ def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> l
     """A comma list (or sequence) of registry names, each checked, duplicates dropped."""
     items = text.split(",") if isinstance(text, str) else list(text)
     names = [n.strip() for n in items if n.strip()]
+    encoders = kind == "encoder"  # encoders also take timm:NAME
+    listing = ", ".join(valid) + (" or timm:NAME" if encoders else "")
     if not names:
-        raise ValueError(f"no {kind} given; valid: {', '.join(valid)}")
+        raise ValueError(f"no {kind} given; valid: {listing}")
     for name in names:
-        if name not in valid:
-            raise ValueError(f"unknown {kind} '{name}'; valid: {', '.join(valid)}")
+        if name not in valid and not (encoders and is_encoder_name(name)):
+            raise ValueError(f"unknown {kind} '{name}'; valid: {listing}")
     return list(dict.fromkeys(names))
 
 

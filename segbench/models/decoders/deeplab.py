@@ -31,18 +31,20 @@ def _upsample(x: torch.Tensor, factor: int) -> torch.Tensor:
 def _top_stride(specs: Sequence[FeatureSpec], accepted: Sequence[int], name: str) -> int:
     stride = specs[-1].stride
     if stride not in accepted:
-        raise ValueError(f"{name} needs its deepest features at stride {' or '.join(map(str, accepted))}, got {stride}")
+        valid = " or ".join(map(str, accepted))
+        raise ValueError(f"{name} needs its deepest features at stride {valid}, got {stride}")
     return stride
 
 
 @DECODERS.register(
     "deeplabv1",
-    paper="Chen et al., Semantic Image Segmentation with Deep Convolutional Nets and Fully Connected CRFs (DeepLab-LargeFOV)",
+    paper="Chen et al., Semantic Image Segmentation with Deep Convolutional Nets and Fully Connected CRFs"
+    " (DeepLab-LargeFOV)",
     year=2015,
     needs="encoder at output stride 8",
 )
 class DeepLabV1(Decoder):
-    """DeepLab-LargeFOV's head: fc6 as a 3x3 conv at dilation 12 (1024), fc7 1x1 (1024), 1x1 scores, x8 bilinear.
+    """DeepLab-LargeFOV's head: fc6 3x3 at dilation 12 (1024), fc7 1x1 (1024), 1x1 scores, x8 bilinear.
 
     LargeFOV's 1024-channel, dilation-12 fc6 is the paper's cheap stand-in for
     VGG's 4096-channel 7x7 fc6 with the same large field of view.
@@ -69,7 +71,8 @@ class DeepLabV1(Decoder):
 
 @DECODERS.register(
     "deeplabv2",
-    paper="Chen et al., DeepLab: Semantic Image Segmentation with Deep Convolutional Nets, Atrous Convolution, and Fully Connected CRFs",
+    paper="Chen et al., DeepLab: Semantic Image Segmentation with Deep Convolutional Nets,"
+    " Atrous Convolution, and Fully Connected CRFs",
     year=2017,
     needs="encoder at output stride 8",
 )
@@ -87,7 +90,9 @@ class DeepLabV2(Decoder):
         super().__init__(specs, num_classes)
         _top_stride(specs, (8,), "deeplabv2")
         cin = specs[-1].channels
-        self.branches = nn.ModuleList(nn.Conv2d(cin, num_classes, 3, padding=r, dilation=r) for r in self.rates)
+        self.branches = nn.ModuleList(
+            nn.Conv2d(cin, num_classes, 3, padding=r, dilation=r) for r in self.rates
+        )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = features[-1]
@@ -111,7 +116,7 @@ class ASPPPooling(nn.Sequential):
 
 
 class ASPP(nn.Module):
-    """DeepLab v3's ASPP: 1x1, three dilated 3x3 and image pooling, each 256 + BN + ReLU; concat; 1x1 projection.
+    """v3's ASPP: 1x1, three dilated 3x3 and image pooling, each 256 + BN + ReLU; concat; 1x1 projection.
 
     Laid out as torchvision's ``ASPP`` (projection dropout 0.5 included), so
     parameter counts can be compared one to one.

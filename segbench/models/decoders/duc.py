@@ -49,7 +49,9 @@ class DUC(Decoder):
         if top.stride != 8:
             raise ValueError(f"duc needs stride-8 features, got stride {top.stride}")
         cins = (top.channels, *(channels,) * (len(self.dilations) - 1))
-        self.hdc = nn.Sequential(*(_dilated_conv_bn_relu(c, channels, d) for c, d in zip(cins, self.dilations)))
+        self.hdc = nn.Sequential(
+            *(_dilated_conv_bn_relu(c, channels, d) for c, d in zip(cins, self.dilations))
+        )
         self.duc = nn.Sequential(nn.Conv2d(channels, num_classes * 8 * 8, 3, padding=1), nn.PixelShuffle(8))
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

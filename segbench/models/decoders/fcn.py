@@ -45,7 +45,7 @@ def _skip_score(cin: int, num_classes: int) -> nn.Conv2d:
 
 
 class _FCN(Decoder):
-    """Scores the stride-32 features, then per skip: learned x2 up, add the skip's score; finally up to stride 1.
+    """Scores the stride-32 features; per skip, learned x2 up and add its score; then up to stride 1.
 
     ``skip_strides`` (deep to shallow) is what tells the three variants apart.
     Every transposed conv starts as bilinear upsampling and is learned (the

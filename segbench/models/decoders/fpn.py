@@ -64,7 +64,8 @@ class SemanticBranch(nn.Module):
         for s in strides:
             n = max(1, (s // self.base).bit_length() - 1)
             ups = s > self.base
-            self.levels.append(nn.Sequential(*(_stage(width if i == 0 else dims, dims, ups) for i in range(n))))
+            stages = (_stage(width if i == 0 else dims, dims, ups) for i in range(n))
+            self.levels.append(nn.Sequential(*stages))
         self.predictor = nn.Conv2d(dims, num_classes, 1)
 
     def forward(self, pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -83,7 +84,9 @@ class SemanticBranch(nn.Module):
 class SemanticFPN(Decoder):
     """FPN over strides 4-32 (256 channels), then Panoptic FPN's semantic branch (128 channels, GN)."""
 
-    def __init__(self, specs: Sequence[FeatureSpec], num_classes: int, width: int = 256, dims: int = 128) -> None:
+    def __init__(
+        self, specs: Sequence[FeatureSpec], num_classes: int, width: int = 256, dims: int = 128
+    ) -> None:
         super().__init__(specs, num_classes)
         self.taps = tuple(feature_at(specs, s) for s in STRIDES)
         self.pyramid = FeaturePyramid([specs[i].channels for i in self.taps], width)

@@ -60,7 +60,7 @@ class BoundaryRefine(nn.Module):
     needs="features at strides 4, 8, 16, 32",
 )
 class GCN(Decoder):
-    """GCN + BR on each of strides 4-32 to C channels; top-down x2 deconv, add, BR; then (deconv, BR) x2.
+    """GCN + BR on strides 4-32 to C channels; top-down x2 deconv, add, BR; then (deconv, BR) twice.
 
     Every map past the GCNs has only C channels, so the decoder's cost is in
     the large kernels on the encoder's features. Deconvs start as bilinear.

@@ -34,7 +34,8 @@ class FinalBlock(nn.Sequential):
 
 @DECODERS.register(
     "linknet",
-    paper="Chaurasia & Culurciello, LinkNet: Exploiting Encoder Representations for Efficient Semantic Segmentation",
+    paper="Chaurasia & Culurciello, LinkNet: Exploiting Encoder Representations for Efficient "
+    "Semantic Segmentation",
     year=2017,
     needs="features at strides 4, 8, 16, 32",
 )
@@ -42,11 +43,12 @@ class LinkNet(Decoder):
     """Deep to shallow: x2 decoder block to the skip's channels, add the skip; the final block from stride 4.
 
     The paper bypasses each encoder block's input to its decoder block's
-    output. Its encoder blocks all halve the size, down from the stride-4
-    initial block; torchvision's ResNet-18 keeps the stride in ``layer1``, so
-    on it the skips are the stride-16, 8 and 4 maps and there are three
-    decoder blocks, not four (one (64, 64) block, 4352 weights, fewer). The
-    final block's x4 starts from stride 4 as in the paper.
+    output, and all four of its encoder blocks halve the size. torchvision's
+    ResNet-18 keeps the stride in ``layer1``, so here the skips are the
+    stride-16, 8 and 4 maps and there are three decoder blocks: the paper's
+    (64, 64) block (about 4.5 K parameters) has no stride to undo. The final
+    block's x4 starts from stride 4, as in the paper. The ``unet`` entry is the
+    same design as RTSeg used it.
     """
 
     def __init__(self, specs: Sequence[FeatureSpec], num_classes: int) -> None:

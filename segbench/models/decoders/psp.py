@@ -41,13 +41,17 @@ class PyramidPooling(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        pooled = [F.interpolate(stage(x), size=size, mode="bilinear", align_corners=False) for stage in self.stages]
+        pooled = [
+            F.interpolate(stage(x), size=size, mode="bilinear", align_corners=False) for stage in self.stages
+        ]
         return torch.cat([x, *pooled], dim=1)
 
 
 def fcn_head(cin: int, channels: int, num_classes: int, dropout: float = 0.1) -> nn.Sequential:
     """3x3 conv + BN + ReLU, dropout, 1x1 scores: PSPNet's head after the pyramid, and its auxiliary head."""
-    return nn.Sequential(conv_bn_relu(cin, channels), nn.Dropout(dropout), nn.Conv2d(channels, num_classes, 1))
+    return nn.Sequential(
+        conv_bn_relu(cin, channels), nn.Dropout(dropout), nn.Conv2d(channels, num_classes, 1)
+    )
 
 
 @DECODERS.register(

@@ -1,4 +1,4 @@
-"""UPerNet: a pyramid pooling module on the deepest features, topped onto an FPN, all levels fused at stride 4.
+"""UPerNet: pyramid pooling on the deepest features atop an FPN, all levels fused at stride 4.
 
 Xiao et al., "Unified Perceptual Parsing for Scene Understanding", ECCV 2018.
 Layer layout as mmsegmentation's ``UPerHead`` (every conv followed by BN and
@@ -30,7 +30,7 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     needs="features at strides 4, 8, 16, 32",
 )
 class UPerNet(Decoder):
-    """PPM (bins 1, 2, 3, 6; 512 ch) on stride 32 + 3x3 bottleneck; FPN top-down over strides 4..32; fuse at 4.
+    """PPM (bins 1, 2, 3, 6; 512 ch) + 3x3 bottleneck on stride 32; FPN top-down over 4..32; fuse at 4.
 
     The PPM gives the top of the FPN global context; the FPN carries it down
     to the fine levels. Every level (after its 3x3 FPN conv) is upsampled to

@@ -19,8 +19,23 @@ class EncoderFactory(Protocol):
 ENCODERS: Registry[EncoderFactory] = Registry("encoder")
 
 
+TIMM_PREFIX = "timm:"
+
+
+def is_encoder_name(name: str) -> bool:
+    """A registered name, or ``timm:NAME`` (checked against timm only when built)."""
+    return name in ENCODERS or (name.startswith(TIMM_PREFIX) and len(name) > len(TIMM_PREFIX))
+
+
 def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32) -> Encoder:
-    """Build a registered encoder, dilated to ``output_stride`` when that is below 32."""
+    """Build a registered encoder, dilated to ``output_stride`` when that is below 32.
+
+    ``timm:NAME`` builds timm's model ``NAME`` (timm is an optional dependency).
+    """
+    if name.startswith(TIMM_PREFIX):
+        from segbench.models.encoders.timm_backed import timm_encoder
+
+        return timm_encoder(name[len(TIMM_PREFIX):], pretrained, output_stride)
     encoder = ENCODERS.get(name)(pretrained=pretrained)
     encoder.dilate(output_stride)
     return encoder
@@ -30,4 +45,4 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
 from segbench.models.encoders import torchvision_backed  # noqa: E402,F401
 from segbench.models.encoders import drn, mobilenet, shufflenet, torchvision_modern, vgg_bn, xception  # noqa: E402,F401,I001
 
-__all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder"]
+__all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder", "is_encoder_name"]

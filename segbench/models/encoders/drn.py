@@ -34,7 +34,7 @@ def conv3x3(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Conv2
 
 
 class BasicBlock(nn.Module):
-    """ResNet's two 3x3 convs; ``dilation`` is per conv, ``residual=False`` drops the shortcut (levels 7-8)."""
+    """Two 3x3 convs; ``dilation`` is per conv; ``residual=False`` drops the shortcut (levels 7-8)."""
 
     def __init__(
         self, cin: int, cout: int, stride: int = 1, dilation: tuple[int, int] = (1, 1), residual: bool = True
@@ -62,10 +62,11 @@ def residual_level(
     cin: int, cout: int, blocks: int, stride: int = 1, dilation: int = 1, new_level: bool = True,
     residual: bool = True,
 ) -> nn.Sequential:
-    """A level of BasicBlocks. Entering a dilated level, the first conv uses half the dilation (as fyu/drn)."""
+    """A level of BasicBlocks; with ``new_level`` a dilated level starts at half the dilation (fyu/drn)."""
     first = (1, 1) if dilation == 1 else (dilation // 2 if new_level else dilation, dilation)
     layers = [BasicBlock(cin, cout, stride, first, residual)]
-    layers += [BasicBlock(cout, cout, dilation=(dilation, dilation), residual=residual) for _ in range(blocks - 1)]
+    for _ in range(blocks - 1):
+        layers.append(BasicBlock(cout, cout, dilation=(dilation, dilation), residual=residual))
     return nn.Sequential(*layers)
 
 

@@ -55,7 +55,9 @@ class XceptionBlock(nn.Module):
     def __init__(self, cin: int, channels: tuple[int, int, int], stride: int, shortcut: str) -> None:
         super().__init__()
         c1, c2, c3 = channels
-        self.convs = nn.Sequential(SeparableConv(cin, c1), SeparableConv(c1, c2), SeparableConv(c2, c3, stride))
+        self.convs = nn.Sequential(
+            SeparableConv(cin, c1), SeparableConv(c1, c2), SeparableConv(c2, c3, stride)
+        )
         self.shortcut: nn.Module | None
         if shortcut == "conv":
             self.shortcut = nn.Sequential(nn.Conv2d(cin, c3, 1, stride, bias=False), nn.BatchNorm2d(c3))
