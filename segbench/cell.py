@@ -121,11 +121,6 @@ def build_cell_model(cell: CellConfig) -> torch.nn.Module:
     return build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
 
 
-def checkpoint_spec(path: Path) -> dict[str, Any]:
-    """The model spec saved in a checkpoint (empty if it has none)."""
-    return torch.load(path, map_location="cpu", weights_only=False).get("model_spec") or {}
-
-
 def _one_line(exc: BaseException) -> str:
     message = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
@@ -207,8 +202,10 @@ def train_and_evaluate(
             "dataset": cell.dataset, "fingerprint": cell.fingerprint}
     trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
     last = artifacts_dir / "last.pt" if artifacts_dir is not None else None
-    if last is not None and last.is_file() and checkpoint_spec(last).get("fingerprint") == cell.fingerprint:
-        trainer.resume(last)
+    if last is not None and last.is_file():
+        ckpt = torch.load(last, map_location=device, weights_only=False)
+        if (ckpt.get("model_spec") or {}).get("fingerprint") == cell.fingerprint:  # same recipe: go on
+            trainer.restore(ckpt)
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
     metrics = evaluate(model, loader, info.num_classes, info.ignore_index, device, recipe.precision,

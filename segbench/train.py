@@ -312,7 +312,10 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save`."""
-        ckpt = torch.load(path, map_location=self.device, weights_only=False)
+        self.restore(torch.load(path, map_location=self.device, weights_only=False))
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from a loaded checkpoint (see :meth:`checkpoint`)."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from segbench.cli import main
@@ -92,3 +93,29 @@ def test_bad_data_options_are_one_line(args, message, capsys, tmp_path):
     assert main(["grid", *args, "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_an_interrupted_cell_resumes_its_training_only_with_the_same_recipe(tmp_path):
+    from segbench.cell import CellConfig, run_cell, with_training
+    from segbench.options import data_choice
+    from segbench.train import TrainConfig
+    from tests.conftest import FAST_TIMING
+
+    data = data_choice("synthetic", None, options={"size": 32, "length": 8})
+    base = CellConfig("mobilenet", "skip", 32, 32, num_classes=8)
+    cell = with_training(base, data, TrainConfig(epochs=2, batch_size=4))
+
+    def stop_after_epoch_1(event):
+        if event.val_miou is not None and event.iteration == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(cell, FAST_TIMING, tmp_path, stop_after_epoch_1)
+    first_epoch = torch.load(tmp_path / "last.pt", weights_only=False)["state"]["history"][0]
+    record = run_cell(cell, FAST_TIMING, tmp_path)
+    assert record["status"] == "ok" and record["train_iters"] == 4
+    assert record["train_history"][0] == first_epoch  # epoch 1 kept (its timing too), not retrained
+
+    changed = with_training(base, data, TrainConfig(epochs=2, batch_size=4, lr=0.01))
+    fresh = run_cell(changed, FAST_TIMING, tmp_path)
+    assert fresh["train_iters"] == 4 and fresh["train_history"][0]["loss"] != record["train_history"][0]["loss"]
