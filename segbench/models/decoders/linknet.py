@@ -13,23 +13,8 @@ from torch import nn
 
 from segbench.models.decoders import DECODERS
 from segbench.models.decoders.base import Decoder
-from segbench.models.decoders.unet import UpBlock
+from segbench.models.decoders.unet import FinalBlock, UpBlock
 from segbench.models.spec import FeatureSpec, align_to, feature_at
-
-
-class FinalBlock(nn.Sequential):
-    """3x3 transposed conv x2 to 32 channels, 3x3 conv, 2x2 transposed conv x2 to the classes."""
-
-    def __init__(self, cin: int, num_classes: int, width: int = 32) -> None:
-        super().__init__(
-            nn.ConvTranspose2d(cin, width, 3, stride=2, padding=1, output_padding=1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=1, bias=False),
-            nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(width, num_classes, 2, stride=2),
-        )
 
 
 @DECODERS.register(

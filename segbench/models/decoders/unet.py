@@ -35,6 +35,21 @@ class UpBlock(nn.Sequential):
         )
 
 
+class FinalBlock(nn.Sequential):
+    """LinkNet's head: 3x3 transposed conv x2 to ``width``, 3x3 conv, 2x2 transposed conv x2 to the classes."""
+
+    def __init__(self, cin: int, num_classes: int, width: int = 32) -> None:
+        super().__init__(
+            nn.ConvTranspose2d(cin, width, 3, stride=2, padding=1, output_padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(width, num_classes, 2, stride=2),
+        )
+
+
 @DECODERS.register(
     "unet",
     paper="Siam et al., RTSeg (UNet decoding method; LinkNet blocks)",
@@ -54,15 +69,7 @@ class UNet(Decoder):
         self.taps = tuple(feature_at(specs, s) for s in (4, 8, 16, 32))
         channels = [specs[i].channels for i in self.taps]
         self.blocks = nn.ModuleList(UpBlock(channels[i + 1], channels[i]) for i in reversed(range(3)))
-        self.head = nn.Sequential(
-            nn.ConvTranspose2d(channels[0], head_channels, 3, stride=2, padding=1, output_padding=1, bias=False),
-            nn.BatchNorm2d(head_channels),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(head_channels, head_channels, 3, padding=1, bias=False),
-            nn.BatchNorm2d(head_channels),
-            nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(head_channels, num_classes, 2, stride=2),
-        )
+        self.head = FinalBlock(channels[0], num_classes, head_channels)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         skips = [features[i] for i in self.taps]

@@ -30,14 +30,25 @@ def _specs(channels: tuple[int, ...]) -> list[FeatureSpec]:
     return [FeatureSpec(c, s) for c, s in zip(channels, _STRIDES, strict=True)]
 
 
-def _vgg(name: str, pretrained: bool) -> Encoder:
+VGG_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def vgg_stages(name: str, pretrained: bool) -> list[nn.Module]:
+    """torchvision's VGG ``features`` cut after each max-pool (rounding up), one stage per pool."""
     features = torchvision_model(name, pretrained).features
     pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
     for i in pools:
         features[i].ceil_mode = True  # round up, like every other strided layer here
     bounds = [0, *(i + 1 for i in pools)]
-    stages = [features[a:b] for a, b in zip(bounds, bounds[1:])]
-    return Encoder(stages, _specs((64, 128, 256, 512, 512)))
+    return [features[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def vgg_specs() -> list[FeatureSpec]:
+    return _specs(VGG_CHANNELS)
+
+
+def _vgg(name: str, pretrained: bool) -> Encoder:
+    return Encoder(vgg_stages(name, pretrained), vgg_specs())
 
 
 def _resnet(name: str, pretrained: bool, channels: tuple[int, ...]) -> Encoder:

@@ -14,12 +14,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
-from segbench.models.encoders.torchvision_backed import torchvision_model
-from segbench.models.spec import FeatureSpec
+from segbench.models.encoders.torchvision_backed import vgg_specs, vgg_stages
 
 
 class PoolIndices(NamedTuple):
@@ -67,14 +65,7 @@ class VggBnEncoder(Encoder):
 
 
 def _vgg_bn(name: str, pretrained: bool) -> VggBnEncoder:
-    features = torchvision_model(name, pretrained).features
-    pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
-    for i in pools:
-        features[i].ceil_mode = True  # round up, like every other strided layer here
-    bounds = [0, *(i + 1 for i in pools)]
-    stages = [features[a:b] for a, b in zip(bounds, bounds[1:])]
-    specs = [FeatureSpec(c, s) for c, s in zip((64, 128, 256, 512, 512), (2, 4, 8, 16, 32), strict=True)]
-    return VggBnEncoder(stages, specs)
+    return VggBnEncoder(vgg_stages(name, pretrained), vgg_specs())
 
 
 @ENCODERS.register(
