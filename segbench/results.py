@@ -38,9 +38,8 @@ KEY_COLUMNS = [
     "seed",
 ]
 
-#: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
-TABLE_COLUMNS = [
-    *KEY_COLUMNS,
+#: Record fields holding measurements: NaN when a cell did not produce them.
+COST_COLUMNS = [
     "params",
     "gmacs",
     "gflops",
@@ -52,12 +51,16 @@ TABLE_COLUMNS = [
     "latency_iqr_rel",
     "throughput_img_s",
     "peak_mem_mib",
+]
+ACCURACY_COLUMNS = ["miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s"]
+NUMERIC_COLUMNS = COST_COLUMNS + ACCURACY_COLUMNS
+
+#: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
+TABLE_COLUMNS = [
+    *KEY_COLUMNS,
+    *COST_COLUMNS,
     "mem_method",
-    "miou",
-    "pixel_acc",
-    "mean_acc",
-    "fwiou",
-    "train_time_s",
+    *ACCURACY_COLUMNS,
     "train_iters",
     "train_budget",
     "train_split",
@@ -70,26 +73,6 @@ TABLE_COLUMNS = [
     "error",
     "cell_id",
     "fingerprint",
-]
-
-#: Record fields holding measurements: NaN when a cell did not produce them.
-NUMERIC_COLUMNS = [
-    "params",
-    "gmacs",
-    "gflops",
-    "latency_ms_median",
-    "latency_ms_p10",
-    "latency_ms_p90",
-    "latency_ms_mean",
-    "latency_ms_std",
-    "latency_iqr_rel",
-    "throughput_img_s",
-    "peak_mem_mib",
-    "miou",
-    "pixel_acc",
-    "mean_acc",
-    "fwiou",
-    "train_time_s",
 ]
 
 
