@@ -1,0 +1,32 @@
+"""Whole networks: self-contained segmentation models from the literature.
+
+Unlike a grid cell, a whole network is not an encoder plus a decoder: it is
+built in one piece, as its paper describes it (ENet, ERFNet, BiSeNet, ...).
+Each entry is a class ``(num_classes: int) -> nn.Module`` whose forward
+follows the :class:`~segbench.models.decoders.Decoder` convention: in eval
+mode one logits tensor ``[N, C, H, W]`` at the input's size; in training mode
+it may return ``(main, *aux)`` for deep supervision, with the auxiliary heads
+wrapped in :class:`~segbench.models.decoders.TrainingOnly` so that they stay
+out of the inference parameter count, FLOPs and latency.
+
+Metadata per entry (tested against the model):
+
+- ``paper``, ``year``: where the architecture comes from;
+- ``paper_params``: the paper's parameter count in millions, or ``None``
+  where the paper gives none;
+- ``paper_classes``: the number of classes that count is for;
+- ``params_source``: where the figure comes from (table, or how it was derived).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from segbench.registry import Registry
+
+NETWORKS: Registry[type[nn.Module]] = Registry("network")
+
+# Registration side effects: one module per network family.
+# (network modules are imported here)
+
+__all__ = ["NETWORKS"]

@@ -1,0 +1,62 @@
+"""Every whole network: its paper's parameter count, its output contract, and a training step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from segbench.measure.params import count_parameters
+from segbench.models.networks import NETWORKS
+
+#: A paper's count may differ from a faithful rebuild by rounding and small unstated details.
+PARAM_TOLERANCE = 0.05
+#: Networks whose forward at test size takes more than a few seconds on two CPU cores.
+HEAVY = {"fc_densenet103", "unet_original", "frrn_a", "frrn_b", "lrn"}
+
+
+def _params(heavy: set[str] = HEAVY):
+    for name in NETWORKS.names():
+        yield pytest.param(name, marks=[pytest.mark.slow] if name in heavy else [], id=name)
+
+
+@pytest.mark.parametrize("name", NETWORKS.names())
+def test_metadata_names_a_paper_and_a_source(name: str) -> None:
+    meta = NETWORKS.metadata(name)
+    assert meta.get("paper") and meta.get("year")
+    assert meta.get("params_source"), "say where the parameter figure comes from"
+    assert isinstance(meta.get("paper_classes"), int)
+
+
+@pytest.mark.parametrize("name", [n for n in NETWORKS.names() if NETWORKS.metadata(n).get("paper_params")])
+def test_parameter_count_matches_the_paper(name: str) -> None:
+    meta = NETWORKS.metadata(name)
+    model = NETWORKS.get(name)(num_classes=meta["paper_classes"])
+    millions = count_parameters(model) / 1e6
+    assert millions == pytest.approx(meta["paper_params"], rel=PARAM_TOLERANCE), (
+        f"{name}: {millions:.3f} M parameters, paper {meta['paper_params']} M ({meta['params_source']})"
+    )
+
+
+@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("size", [(64, 96), (72, 100)], ids=["divisible", "odd"])
+def test_eval_output_is_one_logits_map_at_input_size(name: str, size: tuple[int, int]) -> None:
+    torch.manual_seed(0)
+    model = NETWORKS.get(name)(num_classes=5).eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 3, *size))
+    assert isinstance(out, torch.Tensor)
+    assert out.shape == (1, 5, *size)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", _params())
+def test_a_training_step_reaches_every_inference_parameter(name: str) -> None:
+    torch.manual_seed(0)
+    model = NETWORKS.get(name)(num_classes=4).train()
+    out = model(torch.randn(2, 3, 64, 64))
+    outs = out if isinstance(out, tuple) else (out,)
+    for o in outs:
+        assert o.shape == (2, 4, 64, 64)
+    sum(o.float().mean() for o in outs).backward()
+    unreached = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unreached, f"{name}: parameters with no gradient: {unreached[:5]}"
