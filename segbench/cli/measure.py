@@ -24,6 +24,7 @@ from segbench.cli.params import (
     EvalSplit,
     Iterations,
     LearningRate,
+    Models,
     Optimizer,
     Seed,
     TimeBudget,
@@ -36,10 +37,11 @@ from segbench.cli.params import (
 )
 from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
-from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
+from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
+from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.runner import DEFAULT_RUNS_DIR, GridResult, new_run_dir, run_grid
 from segbench.suites import load_suite
@@ -49,6 +51,7 @@ from segbench.train import TrainEvent
 class Listable(str, Enum):
     encoders = "encoders"
     decoders = "decoders"
+    models = "models"
     datasets = "datasets"
 
 
@@ -66,8 +69,9 @@ def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_ti
 
 @app.command()
 def grid(
-    encoders: Encoders = ",".join(DEFAULT_ENCODERS),
-    decoders: Decoders = ",".join(DEFAULT_DECODERS),
+    encoders: Encoders = None,
+    decoders: Decoders = None,
+    models: Models = None,
     size: Annotated[str, typer.Option(help="Input size HxW for the cost columns; several with ';'.")] = "360x480",
     batch_size: Annotated[int, typer.Option(help="Batch size for latency and memory.")] = 1,
     num_classes: Annotated[int, typer.Option(help="Classes, for --profile-only (else the dataset's).")] = 21,
@@ -103,7 +107,7 @@ def grid(
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
     ] = None,
 ) -> None:
-    """Train, score and measure every encoder x decoder pair: mIoU, params, GFLOPs, latency, memory.
+    """Train, score and measure every encoder x decoder pair (and --models): mIoU, params, GFLOPs, latency, memory.
 
     Without --dataset the models train briefly on the built-in synthetic set;
     --profile-only measures the costs alone.
@@ -122,6 +126,7 @@ def grid(
         cells = expand_grid(
             encoders,
             decoders,
+            models=models,
             sizes=sizes,
             batch_sizes=[batch_size],
             precisions=precision.split(","),
@@ -167,7 +172,7 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingCon
         state = {"miou": "-"}
 
         def on_start(cell: CellConfig) -> None:
-            progress.update(grid_task, description=f"{cell.encoder} + {cell.decoder}")
+            progress.update(grid_task, description=model_label(cell.encoder, cell.decoder))
             progress.reset(train_task, total=None, visible=cell.dataset is not None, info="")
             state["miou"] = "-"
 
@@ -221,13 +226,15 @@ def run(
 
 @app.command("list")
 def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
-    """List the registered encoders, decoders or datasets."""
+    """List the registered encoders, decoders, whole models or datasets."""
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
     elif what is Listable.decoders:
         entries = [(n, DECODERS.metadata(n)) for n in DECODERS.names()]
         out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
+    elif what is Listable.models:
+        out.print(registry_table("models", model_entries(), ["is", "paper", "year", "paper params M"]))
     else:
         infos = [DATASETS.get(n).info for n in DATASETS.names()]
         entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})
