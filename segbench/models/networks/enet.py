@@ -18,6 +18,7 @@ back, which keeps every stage's size equal to the paper's at 8-divisible sizes.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
@@ -108,7 +109,6 @@ class UpsamplingBottleneck(nn.Module):
         super().__init__()
         inner = out_channels // 4
         self.project = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
-        self.unpool = nn.MaxUnpool2d(2, stride=2)
         self.branch = nn.Sequential(
             nn.Conv2d(in_channels, inner, 1, bias=False),
             *_bn_prelu(inner),
@@ -121,7 +121,9 @@ class UpsamplingBottleneck(nn.Module):
         self.act = nn.PReLU(out_channels)
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        main = self.unpool(self.project(x), indices)
+        # Explicit ints: the size check inside max_unpool2d fails on traced shapes (fvcore).
+        size = (2 * int(x.shape[-2]), 2 * int(x.shape[-1]))
+        main = F.max_unpool2d(self.project(x), indices, kernel_size=2, stride=2, output_size=size)
         return self.act(main + self.branch(x))
 
 
