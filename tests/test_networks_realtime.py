@@ -61,9 +61,13 @@ def test_enet_bottleneck_counts_and_dilations() -> None:
     assert _count(model, DownsamplingBottleneck) == 2
     assert _count(model, UpsamplingBottleneck) == 2
     assert _count(model, Bottleneck) == 4 + 8 + 8 + 2 + 1
-    dilations = [m.dilation[0] for m in model.stage2.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    dilations = [
+        m.dilation[0] for m in model.stage2.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)
+    ]
     assert dilations == [1, 2, 4, 1, 8, 16]
-    asymmetric = [m.kernel_size for m in model.stage3.modules() if isinstance(m, nn.Conv2d) and 5 in m.kernel_size]
+    asymmetric = [
+        m.kernel_size for m in model.stage3.modules() if isinstance(m, nn.Conv2d) and 5 in m.kernel_size
+    ]
     assert asymmetric == [(5, 1), (1, 5)] * 2
 
 
@@ -156,7 +160,7 @@ def test_dabnet_blocks_and_dilations() -> None:
 
 @pytest.mark.parametrize(
     ("name", "paper_gflops"),
-    # Both papers count a multiply-add as one FLOP, at 512x1024 (EDANet Table 4, DABNet Table 4).
+    # Both papers' comparison tables count a multiply-add as one FLOP, at 512x1024.
     [("edanet", 8.97), ("dabnet", 10.46)],
 )
 def test_fvcore_macs_match_the_published_figure(name: str, paper_gflops: float) -> None:

@@ -55,15 +55,21 @@ class ContextGuidedBlock(nn.Module):
     the width) fused by a 1x1 conv, no residual.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, dilation: int, reduction: int, downsample: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, dilation: int, reduction: int, downsample: bool = False
+    ) -> None:
         super().__init__()
         self.downsample = downsample
         inner = out_channels if downsample else out_channels // 2
         self.reduce = (
-            conv_bn_prelu(in_channels, inner, 3, stride=2) if downsample else conv_bn_prelu(in_channels, inner, 1)
+            conv_bn_prelu(in_channels, inner, 3, stride=2)
+            if downsample
+            else conv_bn_prelu(in_channels, inner, 1)
         )
         self.local = nn.Conv2d(inner, inner, 3, padding=1, groups=inner, bias=False)
-        self.surround = nn.Conv2d(inner, inner, 3, padding=dilation, dilation=dilation, groups=inner, bias=False)
+        self.surround = nn.Conv2d(
+            inner, inner, 3, padding=dilation, dilation=dilation, groups=inner, bias=False
+        )
         self.joint = bn_prelu(2 * inner)
         self.fuse = nn.Conv2d(2 * inner, out_channels, 1, bias=False) if downsample else nn.Identity()
         self.glo = GlobalContext(out_channels, reduction)
@@ -75,7 +81,9 @@ class ContextGuidedBlock(nn.Module):
         return out if self.downsample else x + out
 
 
-def _cg_stage(in_channels: int, width: int, blocks: int, dilation: int, reduction: int) -> tuple[nn.Module, nn.Module]:
+def _cg_stage(
+    in_channels: int, width: int, blocks: int, dilation: int, reduction: int
+) -> tuple[nn.Module, nn.Module]:
     down = ContextGuidedBlock(in_channels, width, dilation, reduction, downsample=True)
     rest = nn.Sequential(*(ContextGuidedBlock(width, width, dilation, reduction) for _ in range(blocks - 1)))
     return down, rest
@@ -87,7 +95,7 @@ def _cg_stage(in_channels: int, width: int, blocks: int, dilation: int, reductio
     year=2018,
     paper_params=0.5,
     paper_classes=19,
-    params_source="paper Table 3/6, CGNet_M3N21 (0.5 M), Cityscapes 19 classes",
+    params_source="paper, CGNet_M3N21 (0.5 M; 'less than 0.5 M' in the abstract), Cityscapes 19 classes",
 )
 class CGNet(nn.Module):
     def __init__(self, num_classes: int, m_blocks: int = M_BLOCKS, n_blocks: int = N_BLOCKS) -> None:

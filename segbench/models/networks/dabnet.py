@@ -76,12 +76,14 @@ class DownsamplingBlock(nn.Module):
     year=2019,
     paper_params=0.76,
     paper_classes=19,
-    params_source="paper abstract and Table 4 (0.76 M), Cityscapes 19 classes",
+    params_source="paper abstract and Cityscapes comparison (0.76 M), 19 classes",
 )
 class DABNet(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(conv_bn_prelu(3, 32, 3, stride=2), conv_bn_prelu(32, 32, 3), conv_bn_prelu(32, 32, 3))
+        self.stem = nn.Sequential(
+            conv_bn_prelu(3, 32, 3, stride=2), conv_bn_prelu(32, 32, 3), conv_bn_prelu(32, 32, 3)
+        )
         self.image_half = InputInjection(1)
         self.image_quarter = InputInjection(2)
         self.image_eighth = InputInjection(3)

@@ -48,7 +48,9 @@ class EDAModule(nn.Module):
     """1x1 bottleneck to ``growth`` maps, two asymmetric 3x3 pairs (the second dilated); output
     concatenated to the input (dense connectivity), so the width grows by ``growth``."""
 
-    def __init__(self, in_channels: int, dilation: int, growth: int = GROWTH_RATE, dropout: float = 0.02) -> None:
+    def __init__(
+        self, in_channels: int, dilation: int, growth: int = GROWTH_RATE, dropout: float = 0.02
+    ) -> None:
         super().__init__()
         d = dilation
         self.branch = nn.Sequential(

@@ -77,7 +77,10 @@ def upsampler_block(in_channels: int, out_channels: int) -> nn.Sequential:
     year=2017,
     paper_params=2.07,
     paper_classes=19,
-    params_source="paper's comparison table (2.07 M), Cityscapes 19 classes",
+    params_source=(
+        "2.07 M, the count usually reported for the authors' released model (not re-checked against the paper's "
+        "text); Cityscapes 19 classes (the authors' code adds a void class: +64 parameters)"
+    ),
 )
 class ERFNet(nn.Module):
     def __init__(self, num_classes: int) -> None:

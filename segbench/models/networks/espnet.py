@@ -35,7 +35,9 @@ DILATIONS = (1, 2, 4, 8, 16)
 class ESPModule(nn.Module):
     """Reduce, split into dilated branches, hierarchical feature fusion, concatenate (+ residual)."""
 
-    def __init__(self, in_channels: int, out_channels: int, downsample: bool = False, residual: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, downsample: bool = False, residual: bool = True
+    ) -> None:
         super().__init__()
         k = len(DILATIONS)
         n = out_channels // k
@@ -72,7 +74,7 @@ class ESPModule(nn.Module):
     year=2018,
     paper_params=0.364,
     paper_classes=19,
-    params_source="paper Table 1 / Fig. 4 (ESPNet, 0.364 M), Cityscapes 19 classes",
+    params_source="paper's comparison on Cityscapes (ESPNet, 0.364 M), 19 classes",
 )
 class ESPNet(nn.Module):
     def __init__(self, num_classes: int, alpha2: int = 2, alpha3: int = 8) -> None:

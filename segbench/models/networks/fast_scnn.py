@@ -32,9 +32,13 @@ BOTTLENECKS = ((6, 64, 3, 2), (6, 96, 3, 2), (6, 128, 3, 1))
 PYRAMID_BINS = (1, 2, 3, 6)
 
 
-def conv_bn_relu(cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Sequential:
+def conv_bn_relu(
+    cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, dilation: int = 1
+) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride, dilation * (kernel_size // 2), dilation, groups, bias=False),
+        nn.Conv2d(
+            cin, cout, kernel_size, stride, dilation * (kernel_size // 2), dilation, groups, bias=False
+        ),
         nn.BatchNorm2d(cout),
         nn.ReLU(inplace=True),
     )
@@ -70,7 +74,8 @@ class PyramidPooling(nn.Module):
     def __init__(self, channels: int, out_channels: int) -> None:
         super().__init__()
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_relu(channels, channels // 4)) for b in PYRAMID_BINS
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_relu(channels, channels // 4))
+            for b in PYRAMID_BINS
         )
         self.project = conv_bn_relu(2 * channels, out_channels)
 
@@ -90,7 +95,9 @@ class FeatureFusion(nn.Module):
             nn.Conv2d(low_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         )
-        self.high = nn.Sequential(nn.Conv2d(high_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels))
+        self.high = nn.Sequential(
+            nn.Conv2d(high_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)
+        )
 
     def forward(self, high: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
         low = F.interpolate(low, size=high.shape[-2:], mode="bilinear", align_corners=False)
@@ -107,12 +114,14 @@ def aux_head(channels: int, num_classes: int) -> nn.Sequential:
     year=2019,
     paper_params=1.11,
     paper_classes=19,
-    params_source="paper Sec. 4 / Table 3 (1.11 M), Cityscapes 19 classes; auxiliary heads excluded",
+    params_source="paper's Cityscapes comparison (1.11 M), 19 classes; auxiliary heads excluded",
 )
 class FastSCNN(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        self.learning_to_downsample = nn.Sequential(conv_bn_relu(3, 32, 3, 2), ds_conv(32, 48, 2), ds_conv(48, 64, 2))
+        self.learning_to_downsample = nn.Sequential(
+            conv_bn_relu(3, 32, 3, 2), ds_conv(32, 48, 2), ds_conv(48, 64, 2)
+        )
         layers: list[nn.Module] = []
         cin = 64
         for t, c, n, s in BOTTLENECKS:
@@ -120,7 +129,9 @@ class FastSCNN(nn.Module):
             cin = c
         self.global_features = nn.Sequential(*layers, PyramidPooling(128, 128))
         self.fusion = FeatureFusion(64, 128, 128)
-        self.classifier = nn.Sequential(ds_conv(128, 128), ds_conv(128, 128), nn.Dropout(0.1), nn.Conv2d(128, num_classes, 1))
+        self.classifier = nn.Sequential(
+            ds_conv(128, 128), ds_conv(128, 128), nn.Dropout(0.1), nn.Conv2d(128, num_classes, 1)
+        )
         self.aux_downsample = TrainingOnly(aux_head(64, num_classes))
         self.aux_global = TrainingOnly(aux_head(128, num_classes))
 
