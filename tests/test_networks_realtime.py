@@ -43,7 +43,8 @@ def _count(model: nn.Module, kind: type[nn.Module]) -> int:
 
 
 def test_enet_stages_give_table_1_feature_sizes() -> None:
-    # Table 1 at 512x512: initial 16x256x256, stage 1 64x128x128, stages 2-3 128x64x64, 4 64x128x128, 5 16x256x256.
+    # Table 1 at 512x512: initial 16x256x256, stage 1 64x128x128, stages 2-3 128x64x64,
+    # stage 4 64x128x128, stage 5 16x256x256; here at 64x96.
     model = NETWORKS.get("enet")(num_classes=5)
     shapes = _output_shapes(model, ["initial", "stage1", "stage3", "stage4", "stage5"], (64, 96))
     assert shapes == {
@@ -164,7 +165,8 @@ def test_dabnet_blocks_and_dilations() -> None:
     [("edanet", 8.97), ("dabnet", 10.46)],
 )
 def test_fvcore_macs_match_the_published_figure(name: str, paper_gflops: float) -> None:
-    # Convolution MACs scale exactly with the pixel count here (all stages divide), so 128x256 x 16 = 512x1024.
+    # Convolution MACs scale exactly with the pixel count here (every stage divides),
+    # so 16 x the count at 128x256 is the count at 512x1024.
     model = NETWORKS.get(name)(num_classes=19)
     gmacs = count_flops(model, (128, 256)).gmacs * 16
     assert gmacs == pytest.approx(paper_gflops, rel=0.02)
@@ -176,3 +178,17 @@ def test_enet_flops_at_640x360_match_table_3() -> None:
     # fvcore counts convolutions only; BN/PReLU/pooling make up the rest.
     model = NETWORKS.get("enet")(num_classes=19)
     assert count_flops(model, (360, 640)).gflops == pytest.approx(3.83, rel=0.10)
+
+
+@pytest.mark.parametrize("name", ["enet", "erfnet", "edanet", "espnet", "cgnet", "fast_scnn", "dabnet"])
+def test_a_non_positive_class_count_is_a_one_line_error(name: str) -> None:
+    with pytest.raises(ValueError, match="num_classes must be a positive integer, not 0"):
+        NETWORKS.get(name)(num_classes=0)
+
+
+def test_espnet_with_fewer_classes_than_branches_keeps_every_branch_non_empty() -> None:
+    # 2 classes: the decoder's ESP module would have 2 // 5 = 0 channels per branch; it is widened to 5.
+    model = NETWORKS.get("espnet")(num_classes=2)
+    assert all(b.out_channels >= 1 for m in model.modules() if isinstance(m, ESPModule) for b in m.branches)
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 3, 40, 56)).shape == (1, 2, 40, 56)

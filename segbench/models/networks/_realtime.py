@@ -7,6 +7,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_num_classes(num_classes: int) -> int:
+    """A whole network needs at least one output class; anything else is a user mistake."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, not {num_classes}")
+    return num_classes
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad ``x`` at the bottom and right so both sides divide by ``multiple``.
 

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import InputInjection, bn_prelu, conv_bn_prelu
+from segbench.models.networks._realtime import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
 
 #: The paper's best configuration: M CG blocks in stage 2, N in stage 3.
 M_BLOCKS, N_BLOCKS = 3, 21
@@ -100,6 +100,7 @@ def _cg_stage(
 class CGNet(nn.Module):
     def __init__(self, num_classes: int, m_blocks: int = M_BLOCKS, n_blocks: int = N_BLOCKS) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.stage1 = nn.Sequential(
             conv_bn_prelu(3, 32, 3, stride=2), conv_bn_prelu(32, 32, 3), conv_bn_prelu(32, 32, 3)
         )

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import InputInjection, bn_prelu, conv_bn_prelu
+from segbench.models.networks._realtime import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
 
 STAGE1_DILATIONS = (2, 2, 2)
 STAGE2_DILATIONS = (4, 4, 8, 8, 16, 16)
@@ -81,6 +81,7 @@ class DownsamplingBlock(nn.Module):
 class DABNet(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.stem = nn.Sequential(
             conv_bn_prelu(3, 32, 3, stride=2), conv_bn_prelu(32, 32, 3), conv_bn_prelu(32, 32, 3)
         )

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._realtime import check_num_classes
 
 GROWTH_RATE = 40
 STAGE1_DILATIONS = (1, 1, 1, 2, 2)
@@ -88,6 +89,7 @@ def _eda_stage(in_channels: int, dilations: tuple[int, ...]) -> tuple[nn.Sequent
 class EDANet(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.down1 = DownsamplingBlock(3, 15)
         self.down2 = DownsamplingBlock(15, 60)
         self.stage1, width = _eda_stage(60, STAGE1_DILATIONS)

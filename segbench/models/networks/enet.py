@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import pad_to_multiple
+from segbench.models.networks._realtime import check_num_classes, pad_to_multiple
 
 #: Table 1's total stride: three halvings, undone by two unpoolings and the full convolution.
 STRIDE = 8
@@ -147,11 +147,15 @@ def _stage_2_or_3() -> nn.Sequential:
     year=2016,
     paper_params=0.37,
     paper_classes=19,
-    params_source="paper Table 3 (0.37 M, 79x fewer than SegNet); classes only change the last 2x2 conv (Cityscapes 19 assumed)",
+    params_source=(
+        "paper Table 3 (0.37 M, 79x fewer than SegNet); classes only change the last 2x2 conv "
+        "(Cityscapes 19 assumed)"
+    ),
 )
 class ENet(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.initial = InitialBlock(16)
         self.down1 = DownsamplingBottleneck(16, 64, dropout=0.01)
         self.stage1 = nn.Sequential(*(Bottleneck(64, dropout=0.01) for _ in range(4)))

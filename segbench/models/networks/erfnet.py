@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import pad_to_multiple
+from segbench.models.networks._realtime import check_num_classes, pad_to_multiple
 
 STRIDE = 8
 #: Dilations of the eight non-bottleneck-1D blocks at 1/8 (Table 1, layers 9-16).
@@ -78,13 +78,14 @@ def upsampler_block(in_channels: int, out_channels: int) -> nn.Sequential:
     paper_params=2.07,
     paper_classes=19,
     params_source=(
-        "2.07 M, the count usually reported for the authors' released model (not re-checked against the paper's "
-        "text); Cityscapes 19 classes (the authors' code adds a void class: +64 parameters)"
+        "2.07 M, the count usually reported for the authors' released model (not re-checked against "
+        "the paper's text); Cityscapes 19 classes (the authors' code adds a void class: +64 parameters)"
     ),
 )
 class ERFNet(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.encoder = nn.Sequential(
             DownsamplerBlock(3, 16),
             DownsamplerBlock(16, 64),

@@ -26,7 +26,13 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import InputInjection, bn_prelu, conv_bn_prelu, pad_to_multiple
+from segbench.models.networks._realtime import (
+    InputInjection,
+    bn_prelu,
+    check_num_classes,
+    conv_bn_prelu,
+    pad_to_multiple,
+)
 
 STRIDE = 8
 DILATIONS = (1, 2, 4, 8, 16)
@@ -79,6 +85,7 @@ class ESPModule(nn.Module):
 class ESPNet(nn.Module):
     def __init__(self, num_classes: int, alpha2: int = 2, alpha3: int = 8) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         c = num_classes
         # Encoder (ESPNet-C with input reinforcement).
         self.level1 = conv_bn_prelu(3, 16, 3, stride=2)

@@ -26,6 +26,7 @@ from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._realtime import check_num_classes
 
 #: Table 1 rows of the global feature extractor: (expansion t, channels c, repeats n, stride s).
 BOTTLENECKS = ((6, 64, 3, 2), (6, 96, 3, 2), (6, 128, 3, 1))
@@ -35,6 +36,7 @@ PYRAMID_BINS = (1, 2, 3, 6)
 def conv_bn_relu(
     cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, dilation: int = 1
 ) -> nn.Sequential:
+    """Bias-free conv with "same" padding, BN, ReLU (base.conv_bn_relu has no stride, groups or dilation)."""
     return nn.Sequential(
         nn.Conv2d(
             cin, cout, kernel_size, stride, dilation * (kernel_size // 2), dilation, groups, bias=False
@@ -119,6 +121,7 @@ def aux_head(channels: int, num_classes: int) -> nn.Sequential:
 class FastSCNN(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
+        check_num_classes(num_classes)
         self.learning_to_downsample = nn.Sequential(
             conv_bn_relu(3, 32, 3, 2), ds_conv(32, 48, 2), ds_conv(48, 64, 2)
         )
