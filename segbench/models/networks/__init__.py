@@ -27,6 +27,6 @@ from segbench.registry import Registry
 NETWORKS: Registry[type[nn.Module]] = Registry("network")
 
 # Registration side effects: one module per network family.
-# (network modules are imported here)
+from segbench.models.networks import cgnet, dabnet, edanet, enet, erfnet, espnet, fast_scnn  # noqa: F401
 
 __all__ = ["NETWORKS"]
