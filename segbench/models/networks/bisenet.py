@@ -98,7 +98,9 @@ class ContextPath(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         resnet = torchvision.models.resnet18(weights=None)
-        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2)
+        self.stem = nn.Sequential(
+            resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2
+        )
         self.layer3, self.layer4 = resnet.layer3, resnet.layer4
         self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu(512, PATH_CHANNELS, 1))
         self.arm32 = AttentionRefinement(512, PATH_CHANNELS)

@@ -96,7 +96,9 @@ class FCDenseNet(nn.Module):
         if num_classes < 1:
             raise ValueError(f"num_classes must be positive, not {num_classes}")
         if len(block_layers) % 2 != 1:
-            raise ValueError(f"block_layers needs 2n+1 entries (down, bottleneck, up), not {len(block_layers)}")
+            raise ValueError(
+                f"block_layers needs 2n+1 entries (down, bottleneck, up), not {len(block_layers)}"
+            )
         depth = len(block_layers) // 2
         self.stem = nn.Conv2d(3, STEM_CHANNELS, 3, padding=1)
 
@@ -136,7 +138,9 @@ class FCDenseNet(nn.Module):
         return self.classifier(stack)  # the last up block passes on its whole stack
 
 
-_PAPER = "Jégou et al., The One Hundred Layers Tiramisu: Fully Convolutional DenseNets for Semantic Segmentation"
+_PAPER = (
+    "Jégou et al., The One Hundred Layers Tiramisu: Fully Convolutional DenseNets for Semantic Segmentation"
+)
 
 
 @NETWORKS.register(

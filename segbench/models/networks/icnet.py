@@ -76,7 +76,9 @@ class CascadeFeatureFusion(nn.Module):
             nn.Conv2d(coarse_channels, CFF_CHANNELS, 3, padding=2, dilation=2, bias=False),
             nn.BatchNorm2d(CFF_CHANNELS),
         )
-        self.fine = nn.Sequential(nn.Conv2d(fine_channels, CFF_CHANNELS, 1, bias=False), nn.BatchNorm2d(CFF_CHANNELS))
+        self.fine = nn.Sequential(
+            nn.Conv2d(fine_channels, CFF_CHANNELS, 1, bias=False), nn.BatchNorm2d(CFF_CHANNELS)
+        )
         self.guidance = TrainingOnly(nn.Conv2d(coarse_channels, num_classes, 1))
 
     def forward(self, coarse: torch.Tensor, fine: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
