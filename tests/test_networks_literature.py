@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from segbench.measure.flops import count_flops
 from segbench.measure.params import count_parameters
 from segbench.models.networks import NETWORKS
 from segbench.models.networks.fc_densenet import FCDenseNet
@@ -284,3 +285,9 @@ def test_lrn_count_is_segnet_plus_label_convolutions_counted_by_hand() -> None:
     decoder = sum(conv(a, b, 3, False) + bn(b) for a, b in decoder_widths)
     labels = conv(512, 11) + sum(conv(c + 11, 11) for c in (256, 128, 64, 64))
     assert count_parameters(NETWORKS.get("lrn")(11)) == encoder + decoder + labels
+
+
+def test_lrn_flops_can_be_counted() -> None:
+    # fvcore traces the model; unpooling to a traced (tensor) size fails, so LRN passes plain ints.
+    flops = count_flops(NETWORKS.get("lrn")(5), (64, 96))
+    assert flops.gmacs > 0

@@ -57,7 +57,7 @@ class DecoderStage(nn.Module):
         super().__init__()
         self.convs = nn.Sequential(*(conv_bn_relu(c, w) for c, w in zip((cin, *widths[:-1]), widths)))
 
-    def forward(self, x: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.convs(F.max_unpool2d(x, indices, 2, output_size=size))
 
 
@@ -105,7 +105,7 @@ class LabelRefinementNetwork(nn.Module):
         pooled = []
         for stage in self.encoder:
             x = stage(x)
-            pre_pool = x.shape
+            pre_pool = (int(x.shape[-2]), int(x.shape[-1]))  # plain ints: a traced size breaks unpooling
             x, indices = F.max_pool2d(x, 2, ceil_mode=True, return_indices=True)
             pooled.append((indices, pre_pool))
         labels = []
