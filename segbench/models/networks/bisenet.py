@@ -11,8 +11,9 @@ Real-time Semantic Segmentation", ECCV 2018.
   the 1/32 and 1/16 features, each summed with the upsampled deeper context.
 - Feature fusion module (FFM): concatenate both paths, conv-BN-ReLU, and
   reweight channels with a squeeze-and-excitation style attention.
-- Auxiliary heads on the context path's 1/32 and 1/16 outputs supervise it in
-  training only (:class:`TrainingOnly`).
+- Auxiliary heads on the context path's two refined outputs (the 1/32 branch
+  at 1/16, the 1/16 branch at 1/8) supervise it in training only
+  (:class:`TrainingOnly`), as in the authors' code.
 """
 
 from __future__ import annotations
@@ -93,7 +94,11 @@ def _head(cin: int, mid: int, num_classes: int) -> nn.Sequential:
 
 
 class ContextPath(nn.Module):
-    """ResNet-18 to 1/32, global context, ARMs at 1/32 and 1/16; returns the 1/16 and 1/32 refined maps."""
+    """ResNet-18 to 1/32, global context, ARMs at 1/32 and 1/16, each refined after upsampling.
+
+    Returns the context at ``size`` (the spatial path's, 1/8) and at 1/16, the
+    two maps the auxiliary heads supervise (as in the authors' code).
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,13 +113,13 @@ class ContextPath(nn.Module):
         self.refine32 = conv_bn_relu(PATH_CHANNELS, PATH_CHANNELS)
         self.refine16 = conv_bn_relu(PATH_CHANNELS, PATH_CHANNELS)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
         c16 = self.layer3(self.stem(x))
         c32 = self.layer4(c16)
         f32 = self.arm32(c32) + self.global_context(c32)  # the 1x1 global map broadcasts
-        f32 = self.refine32(_resize(f32, c16.shape[-2:]))
-        f16 = self.refine16(self.arm16(c16) + f32)
-        return f16, f32
+        f16 = self.refine32(_resize(f32, c16.shape[-2:]))
+        f8 = self.refine16(_resize(self.arm16(c16) + f16, size))
+        return f8, f16
 
 
 @NETWORKS.register(
@@ -140,15 +145,14 @@ class BiSeNet(nn.Module):
         self.context_path = ContextPath()
         self.fusion = FeatureFusion(2 * PATH_CHANNELS, 2 * PATH_CHANNELS)
         self.head = _head(2 * PATH_CHANNELS, 64, num_classes)
+        self.aux8 = TrainingOnly(_head(PATH_CHANNELS, 256, num_classes))
         self.aux16 = TrainingOnly(_head(PATH_CHANNELS, 256, num_classes))
-        self.aux32 = TrainingOnly(_head(PATH_CHANNELS, 256, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         size = x.shape[-2:]
         spatial = self.spatial_path(x)
-        f16, f32 = self.context_path(x)
-        fused = self.fusion(spatial, _resize(f16, spatial.shape[-2:]))
-        main = _resize(self.head(fused), size)
+        context, context16 = self.context_path(x, spatial.shape[-2:])
+        main = _resize(self.head(self.fusion(spatial, context)), size)
         if not self.training:
             return main
-        return main, _resize(self.aux16(f16), size), _resize(self.aux32(f32), size)
+        return main, _resize(self.aux8(context), size), _resize(self.aux16(context16), size)
