@@ -236,9 +236,11 @@ def _free_endpoint() -> str:
 def launch(fn: Callable[..., Any], args: tuple[Any, ...], nproc: int) -> dict[int, Any]:
     """Run ``fn(*args)`` in ``nproc`` local workers the torchrun way; returns ``{rank: return value}``.
 
-    ``fn`` must be importable by name (workers are spawned). A failing worker
-    raises ``ChildFailedError`` here after all workers are stopped.
+    ``fn`` must be importable by name (workers are spawned). When a worker
+    fails, all are stopped and a one-line ``RuntimeError`` names the first
+    failure (its traceback is on the worker's stderr).
     """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     config = LaunchConfig(
@@ -252,4 +254,12 @@ def launch(fn: Callable[..., Any], args: tuple[Any, ...], nproc: int) -> dict[in
         monitor_interval=0.1,
         start_method="spawn",
     )
-    return elastic_launch(config, fn)(*args)
+    try:
+        return elastic_launch(config, fn)(*args)
+    except ChildFailedError as e:
+        rank, failure = e.get_first_failure()
+        message = failure.message  # a dict {"message": "ValueError: ..."} when the worker raised
+        if isinstance(message, dict):
+            message = message.get("message", "")
+        message = (str(message).strip() or f"exit code {failure.exitcode}").splitlines()[0]
+        raise RuntimeError(f"rank {rank} of {nproc} failed: {message}") from None

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,29 @@ def test_inside_torchrun_the_job_size_decides(monkeypatch, capsys):
         monkeypatch.setenv(name, value)
     rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--nproc-per-node", "3", "--device", "cpu"])
     assert rc == 2 and "inside a torchrun job of 2 processes" in capsys.readouterr().err
+
+
+def _failing_worker(message: str) -> None:
+    if os.environ["RANK"] == "1":
+        raise ValueError(message)
+
+
+@pytest.mark.slow  # one more two-process launch
+def test_a_failing_worker_is_one_line_naming_its_rank_and_error():
+    with pytest.raises(RuntimeError, match=r"^rank 1 of 2 failed: ValueError: no such split$"):
+        distributed.launch(_failing_worker, ("no such split",), nproc=2)
+
+
+def test_suite_and_grid_carry_the_process_count(tmp_path, capsys):
+    from segbench.suites import load_suite
+
+    suite = tmp_path / "ddp.toml"
+    suite.write_text('[grid]\nencoders = ["mobilenet"]\ndecoders = ["skip"]\n[data]\ndataset = "synthetic"\n'
+                     '[train]\niterations = 2\nbatch_size = 4\nnproc_per_node = 2\n')
+    cell = load_suite(suite).cells[0]
+    assert cell.train.nproc_per_node == 2
+    one_process = replace(cell, train=replace(cell.train, nproc_per_node=1))
+    assert cell.fingerprint != one_process.fingerprint  # a 2-process result is not reused for 1 process
+    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--iterations", "1", "--device", "cpu",
+               "--nproc-per-node", "-1", "--out", str(tmp_path / "run")])
+    assert rc == 2 and "positive number of processes" in capsys.readouterr().err
