@@ -228,7 +228,8 @@ class Trainer:
         """
         if self.device.type == "cuda":
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-            return DistributedDataParallel(self.model, device_ids=[self.device.index])
+            index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+            return DistributedDataParallel(self.model, device_ids=[index])
         return DistributedDataParallel(self.model)
 
     def _seed_rank_augmentation(self) -> None:
