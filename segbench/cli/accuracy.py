@@ -105,7 +105,11 @@ def train(
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
     if nproc_per_node > 1 and not joining:
-        metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
+        try:
+            metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
+        except RuntimeError as e:  # a worker failed; its traceback is above, from the worker itself
+            err.print(f"error: {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
     else:
         metrics = _train_here(cell, model, out_dir, joining)
         if not distributed.is_main_process():
