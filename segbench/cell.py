@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 import traceback
 from collections.abc import Callable
@@ -85,6 +86,8 @@ class CellConfig:
         """Hash of the full configuration: a finished cell is reused only if this matches."""
         config = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         config["train"] = asdict(self.train) if self.train else None
+        if config["train"] and config["train"]["nproc_per_node"] == 1:
+            del config["train"]["nproc_per_node"]  # one process: the fingerprint it had before the field
         blob = json.dumps(config, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -149,7 +152,9 @@ def run_cell(
         t0 = time.perf_counter()
         model = build_cell_model(cell)
         record["time_build_s"] = time.perf_counter() - t0
-        if cell.dataset and cell.train:
+        if cell.dataset and cell.train and cell.train.nproc_per_node > 1:
+            record.update(train_and_evaluate_launched(cell, model, artifacts_dir))
+        elif cell.dataset and cell.train:
             record.update(train_and_evaluate(cell, model, artifacts_dir, on_train_event))
         result = profile(
             model,
@@ -183,14 +188,19 @@ def train_and_evaluate(
     model: torch.nn.Module,
     artifacts_dir: Path | None,
     on_event: Callable[[TrainEvent], None] | None,
+    device: torch.device | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` with the cell's recipe, then score it on the evaluation split."""
+    """Train ``model`` with the cell's recipe, then score it on the evaluation split.
+
+    Inside a process group, this is one rank's part of a data-parallel run
+    (``device`` is then the rank's own); every rank returns the same scores.
+    """
     from segbench.data import build_dataset, train_transforms
     from segbench.evaluate import eval_loader, evaluate
 
     assert cell.dataset and cell.train
     recipe = cell.train
-    device = resolve_device(cell.device)
+    device = device or resolve_device(cell.device)
     options = dict(cell.dataset_options)
     train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split, **options)
     info = train_set.info
@@ -222,3 +232,50 @@ def train_and_evaluate(
         "class_names": list(info.class_names),
         "train_history": state.history,
     }
+
+
+def train_and_evaluate_launched(
+    cell: CellConfig, model: torch.nn.Module, artifacts_dir: Path | None, report: bool = False
+) -> dict[str, Any]:
+    """:func:`train_and_evaluate` by ``cell.train.nproc_per_node`` workers, started the torchrun way.
+
+    The workers train and score (rank 0 writes the checkpoints); rank 0 hands
+    back the scores and the trained weights, which are loaded into ``model``
+    so the caller profiles it as after a one-process run.
+    """
+    from segbench.distributed import check_nproc, launch
+
+    assert cell.train
+    check_nproc(cell.train.nproc_per_node, cell.device)
+    result = launch(distributed_train_worker, (cell, artifacts_dir, report), cell.train.nproc_per_node)[0]
+    model.load_state_dict(result["state_dict"])
+    return result["metrics"]
+
+
+def distributed_train_worker(cell: CellConfig, artifacts_dir: Path | None, report: bool = False) -> dict | None:
+    """One rank of a launched run: join the job, build, train, score; rank 0 returns scores and weights."""
+    from segbench import distributed
+
+    env = distributed.dist_env()
+    device = distributed.worker_device(cell.device, env.local_rank)
+    distributed.init_process_group(device)
+    try:
+        model = build_cell_model(cell)
+        on_event = _print_event if report else None
+        metrics = train_and_evaluate(cell, model, artifacts_dir, on_event, device=device)
+        if not distributed.is_main_process():
+            return None
+        return {"metrics": metrics, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}}
+    finally:
+        distributed.destroy_process_group()
+
+
+def _print_event(event: TrainEvent) -> None:
+    """Plain progress lines from a launched rank 0 (a progress bar cannot cross processes)."""
+    if event.loss is None and event.val_miou is None:
+        return
+    total = f"/{event.total}" if event.total else ""
+    line = f"train {event.iteration}{total}"
+    line += f"  loss {event.loss:.3f}" if event.loss is not None else ""
+    line += f"  val mIoU {event.val_miou:.1f}" if event.val_miou is not None else ""
+    print(line, flush=True, file=sys.stderr)

@@ -27,9 +27,17 @@ def autocast_context(device: torch.device, precision: str) -> torch.autocast:
 
 
 def eval_loader(dataset: Dataset, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """The split in order; inside a distributed job, this rank's disjoint shard of it.
+
+    The shard pairs with :func:`evaluate`, which sums the confusion matrix
+    over ranks: every image is counted exactly once, whatever the world size.
+    """
+    from segbench.distributed import ShardSampler, is_distributed
+
     return DataLoader(
         dataset,
         batch_size=batch_size,
+        sampler=ShardSampler(len(dataset)) if is_distributed() else None,  # type: ignore[arg-type]
         shuffle=False,
         num_workers=num_workers,
         pin_memory=pin_memory,

@@ -72,11 +72,17 @@ def train_config(
     seed: int,
     deterministic: bool,
     workers: int,
+    nproc_per_node: int = 1,
 ) -> TrainConfig:
     """A recipe from flags; without a budget, the default number of iterations."""
     if epochs is None and iterations is None and time_budget is None:
         iterations = DEFAULT_ITERATIONS
     check_positive(batch_size, "training batch size")
+    if nproc_per_node < 1:
+        raise ValueError(f"--nproc-per-node must be a positive number of processes, not {nproc_per_node}")
+    if batch_size % nproc_per_node:
+        raise ValueError(f"training batch size {batch_size} is not divisible by --nproc-per-node {nproc_per_node}; "
+                         "the batch is global, split evenly between the processes")
     if workers < 0:
         raise ValueError(f"--workers must be non-negative, not {workers}")
     return TrainConfig(
@@ -95,4 +101,5 @@ def train_config(
         seed=seed,
         deterministic=deterministic,
         num_workers=workers,
+        nproc_per_node=nproc_per_node,
     )

@@ -53,7 +53,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train": {
         "epochs": int, "iterations": int, "time_budget": float, "batch_size": int, "crop_size": str,
         "optimizer": str, "lr": float, "weight_decay": float, "warmup_iters": int, "class_weights": bool,
-        "seeds": list[int], "deterministic": bool, "workers": int,
+        "seeds": list[int], "deterministic": bool, "workers": int, "nproc_per_node": int,
     },
     "measure": {"warmup_iters": int, "min_iters": int, "min_time": float},
     "compare": {
@@ -233,4 +233,5 @@ def _recipe(train: dict[str, Any], seed: int):  # noqa: ANN202 - a TrainConfig
         train.get("crop_size"), train.get("optimizer", "adamw"), train.get("lr"),
         train.get("weight_decay", 1e-4), train.get("warmup_iters", 20), train.get("class_weights", False),
         "fp32", False, seed, train.get("deterministic", False), train.get("workers", 0),
+        train.get("nproc_per_node", 1),
     )

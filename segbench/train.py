@@ -6,11 +6,19 @@ with linear warm-up, a budget in epochs, iterations or wall time, AMP and
 channels_last on CUDA, seeded (with a deterministic mode). Checkpoints
 (last and best) and a per-epoch log let an interrupted run resume and a plot
 read the curves later.
+
+Inside a torch.distributed process group (see :mod:`segbench.distributed`)
+the same Trainer trains one model data-parallel: DistributedDataParallel,
+``batch_size`` is the *global* batch (each of N ranks takes ``batch_size / N``
+of every single-process batch, so both see the same data per step), only
+rank 0 writes files or reports, and validation sums the ranks' confusion
+matrices over disjoint shards.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import random
 import time
@@ -22,8 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from segbench import distributed
 from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
 from segbench.measure.metrics import SegMetrics
@@ -57,6 +67,8 @@ class TrainConfig:
     deterministic: bool = False
     num_workers: int = 0
     eval_every: int = 1
+    #: Processes training this one model data-parallel (one per GPU on CUDA); ``batch_size`` stays global.
+    nproc_per_node: int = 1
 
     def __post_init__(self) -> None:
         budgets = [b for b in (self.epochs, self.iterations, self.time_s) if b is not None]
@@ -68,6 +80,11 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer '{self.optimizer}'; valid: {', '.join(OPTIMIZERS)}")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError("batch size and learning rate must be positive")
+        if self.nproc_per_node < 1:
+            raise ValueError(f"nproc_per_node must be a positive number of processes, not {self.nproc_per_node}")
+        if self.batch_size % self.nproc_per_node:
+            raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
+                             "processes; the global batch is split evenly between them")
 
     @property
     def budget(self) -> str:
@@ -111,24 +128,30 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         torch.backends.cudnn.deterministic = True
 
 
-def _seed_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
+def _seed_worker(worker_id: int, rank: int = 0) -> None:
+    # Every rank's loader draws the same base seed (one shared generator, for one data order),
+    # so workers of rank r > 0 shift theirs: ranks must not apply the same augmentations.
+    seed = (torch.initial_seed() + 7919 * rank) % 2**32
+    if rank:
+        torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
 
 
 def train_loader(
-    dataset: Dataset, config: TrainConfig, generator: torch.Generator, pin_memory: bool = False
+    dataset: Dataset, config: TrainConfig, generator: torch.Generator, pin_memory: bool = False,
+    rank: int = 0, world_size: int = 1,
 ) -> DataLoader:
+    """Shuffled batches; with ``world_size`` ranks, rank ``rank``'s share of each global batch."""
+    length = len(dataset)  # type: ignore[arg-type]
+    sampler = distributed.GlobalBatchSampler(length, config.batch_size, generator, rank, world_size)
     return DataLoader(
         dataset,
-        batch_size=config.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= config.batch_size,  # type: ignore[arg-type]
+        batch_sampler=sampler,
         num_workers=config.num_workers,
         pin_memory=pin_memory,
         persistent_workers=config.num_workers > 0,
-        worker_init_fn=_seed_worker,
+        worker_init_fn=functools.partial(_seed_worker, rank=rank),
         generator=generator,
     )
 
@@ -175,12 +198,16 @@ class Trainer:
         self.device = device
         self.info = train_set.info  # type: ignore[attr-defined]
         self.out_dir = Path(out_dir) if out_dir else None
-        self.on_event = on_event
+        self.rank, self.world_size = distributed.get_rank(), distributed.get_world_size()
+        self.on_event = on_event if self.rank == 0 else None
         seed_everything(config.seed, config.deterministic)
         fmt = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = model.to(device, memory_format=fmt)
+        #: What a training step calls: the model itself, or its DistributedDataParallel wrapper.
+        self.train_model = self._data_parallel() if self.world_size > 1 else self.model
         self.generator = torch.Generator()
-        self.loader = train_loader(train_set, config, self.generator, pin_memory=device.type == "cuda")
+        self.loader = train_loader(train_set, config, self.generator, pin_memory=device.type == "cuda",
+                                   rank=self.rank, world_size=self.world_size)
         self.val_set = val_set
         weight = None
         if config.class_weights:
@@ -190,6 +217,31 @@ class Trainer:
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.state = TrainState()
+
+    def _data_parallel(self) -> nn.Module:
+        """Wrap the model in DDP (gradients averaged over ranks; rank 0's weights and buffers broadcast).
+
+        On CUDA, BatchNorm becomes SyncBatchNorm so its statistics cover the
+        global batch, as in one process. gloo has no SyncBatchNorm (it needs
+        GPU tensors), so on the CPU each rank normalises over its own
+        ``batch_size / N`` images: a small, documented difference from one process.
+        """
+        if self.device.type == "cuda":
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            index = self.device.index if self.device.index is not None else torch.cuda.current_device()
+            return DistributedDataParallel(self.model, device_ids=[index])
+        return DistributedDataParallel(self.model)
+
+    def _seed_rank_augmentation(self) -> None:
+        """Distributed only: each rank's augmentation stream from (seed, epoch, rank).
+
+        Ranks must not share one stream (they would crop and flip alike), and
+        reseeding per epoch keeps resuming from an epoch's checkpoint exact.
+        """
+        seed = (self.config.seed * 1_000_003 + self.state.epoch * 7919 + self.rank) % 2**32
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
 
     @property
     def total_iterations(self) -> int | None:
@@ -218,7 +270,7 @@ class Trainer:
         images = images.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         masks = masks.to(self.device, non_blocking=True)
         with autocast_context(self.device, self.config.precision):
-            loss = segmentation_loss(self.model(images), masks, self.criterion, self.config.aux_weight)
+            loss = segmentation_loss(self.train_model(images), masks, self.criterion, self.config.aux_weight)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -246,6 +298,8 @@ class Trainer:
             epoch_start = time.perf_counter()
             # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same data.
             self.generator.manual_seed(self.config.seed * 100_003 + self.state.epoch)
+            if self.world_size > 1:
+                self._seed_rank_augmentation()
             losses: list[torch.Tensor] = []
             lr = self._set_lr()
             last = time.perf_counter()
@@ -257,6 +311,9 @@ class Trainer:
                 self.state.iteration += 1
                 now = time.perf_counter()  # wall time including data loading
                 self.state.elapsed_s += now - last
+                if self.world_size > 1 and self.config.time_s is not None:
+                    # Rank 0's clock decides, so every rank stops on the same step (else DDP hangs).
+                    self.state.elapsed_s = distributed.broadcast_float(self.state.elapsed_s)
                 last = now
                 if self.on_event:
                     shown = float(losses[-1]) if self.state.iteration % REPORT_EVERY == 0 else None
@@ -270,7 +327,9 @@ class Trainer:
         if self.state.epoch % self.config.eval_every == 0 or self._done():
             metrics = self.validate()
             val_miou = metrics.miou if metrics else None
-        mean_loss = float(torch.stack(losses).float().mean()) if losses else float("nan")
+        mean_loss = float("nan")
+        if losses:  # the mean over all ranks' steps: every rank has as many
+            mean_loss = float(distributed.all_reduce_mean(torch.stack(losses).float().mean()))
         self.state.history.append(
             {"epoch": self.state.epoch, "iteration": self.state.iteration, "loss": mean_loss,
              "lr": lr, "val_miou": val_miou, "time_s": epoch_s}
@@ -296,8 +355,8 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> None:
-        """Write last.pt (and best.pt) atomically, and the per-epoch log as CSV."""
-        if self.out_dir is None:
+        """Write last.pt (and best.pt) atomically, and the per-epoch log as CSV (rank 0 only)."""
+        if self.out_dir is None or self.rank != 0:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.checkpoint()

@@ -6,10 +6,18 @@ import json
 from pathlib import Path
 from typing import Annotated, Optional
 
+import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.cell import build_cell_model, train_and_evaluate, with_training
+from segbench import distributed
+from segbench.cell import (
+    CellConfig,
+    build_cell_model,
+    train_and_evaluate,
+    train_and_evaluate_launched,
+    with_training,
+)
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
     ClassWeights,
@@ -21,6 +29,7 @@ from segbench.cli.params import (
     EvalSplit,
     Iterations,
     LearningRate,
+    NprocPerNode,
     Optimizer,
     Seed,
     TimeBudget,
@@ -72,16 +81,25 @@ def train(
     seed: Seed = 0,
     deterministic: Deterministic = False,
     workers: Workers = 0,
+    nproc_per_node: NprocPerNode = 1,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
         "results/runs/train"
     ),
 ) -> None:
-    """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split."""
+    """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split.
+
+    With --nproc-per-node N, N processes train it data-parallel (started like
+    torchrun); inside a torchrun job, each process joins that job instead.
+    """
     try:
+        joining = distributed.in_torchrun()
+        if joining:
+            nproc_per_node = _torchrun_size(nproc_per_node)
+        distributed.check_nproc(nproc_per_node, device)
         data = data_choice(dataset, data_root, train_split, val_split, eval_split)
         recipe = train_config(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, precision, channels_last, seed, deterministic, workers,
+            class_weights, precision, channels_last, seed, deterministic, workers, nproc_per_node,
         )
         if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
             raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")
@@ -91,8 +109,43 @@ def train(
         model = build_cell_model(cell)
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
+    if nproc_per_node > 1 and not joining:
+        try:
+            metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
+        except RuntimeError as e:  # a worker failed; its traceback is above, from the worker itself
+            err.print(f"error: {e}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+    else:
+        metrics = _train_here(cell, model, out_dir, joining)
+        if not distributed.is_main_process():
+            distributed.destroy_process_group()
+            return
+    summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
+    write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
+    out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
+                            title=f"{model_label(cell.encoder, cell.decoder)} on {dataset}/{data.eval_split}"))
+    err.print(f"checkpoints and log: {out_dir}")
+    distributed.destroy_process_group()
+
+
+def _torchrun_size(requested: int) -> int:
+    """Inside torchrun the job's size is given; --nproc-per-node may only repeat it."""
+    local = distributed.dist_env().local_world_size
+    if requested not in (1, local):
+        raise ValueError(f"--nproc-per-node {requested} inside a torchrun job of {local} processes per node; "
+                         "drop the option (torchrun's --nproc-per-node decides)")
+    return local
+
+
+def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining: bool) -> dict:
+    """Train in this process: alone, or as one rank of the torchrun job it was started in."""
+    device = None
+    if joining:
+        device = distributed.worker_device(cell.device, distributed.dist_env().local_rank)
+        distributed.init_process_group(device)
     with Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[info]}"), console=err) as progress:
+                  TextColumn("{task.fields[info]}"), console=err,
+                  disable=not distributed.is_main_process()) as progress:
         task = progress.add_task("train", total=None, info="")
 
         def on_event(event: TrainEvent) -> None:
@@ -103,14 +156,9 @@ def train(
             progress.update(task, completed=event.iteration, total=event.total, info=info)
 
         try:
-            metrics = train_and_evaluate(cell, model, out_dir, on_event)
+            return train_and_evaluate(cell, model, out_dir, on_event, device=device)
         except (DatasetNotFoundError, UnknownSplitError) as e:
             raise UserError(str(e)) from None
-    summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
-    write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
-    out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
-                            title=f"{model_label(cell.encoder, cell.decoder)} on {dataset}/{data.eval_split}"))
-    err.print(f"checkpoints and log: {out_dir}")
 
 
 @app.command("eval")

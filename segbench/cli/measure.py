@@ -25,6 +25,7 @@ from segbench.cli.params import (
     Iterations,
     LearningRate,
     Models,
+    NprocPerNode,
     Optimizer,
     Seed,
     TimeBudget,
@@ -36,6 +37,7 @@ from segbench.cli.params import (
     Workers,
 )
 from segbench.data import DATASETS
+from segbench.distributed import check_nproc
 from segbench.display import grid_table, registry_table
 from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
@@ -102,6 +104,7 @@ def grid(
     seed: Seed = 0,
     deterministic: Deterministic = False,
     workers: Workers = 0,
+    nproc_per_node: NprocPerNode = 1,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
@@ -119,8 +122,9 @@ def grid(
             data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
             recipe = train_config(
                 epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
-                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers,
+                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers, nproc_per_node,
             )
+            check_nproc(nproc_per_node, device)
         elif dataset is not None:
             raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
         cells = expand_grid(

@@ -34,3 +34,6 @@ TrainPrecision = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (AMP).", r
 Seed = Annotated[int, typer.Option(help="Random seed.", rich_help_panel=TRAINING)]
 Deterministic = Annotated[bool, typer.Option(help="Deterministic algorithms (slower).", rich_help_panel=TRAINING)]
 Workers = Annotated[int, typer.Option(help="Data loader worker processes.", rich_help_panel=TRAINING)]
+NprocPerNode = Annotated[int, typer.Option(
+    "--nproc-per-node", help="Processes training one model data-parallel (torchrun-style; one per GPU). "
+    "The batch size stays global.", rich_help_panel=TRAINING)]
