@@ -3,6 +3,7 @@
 The Python API mirrors the CLI::
 
     model = segbench.build_model(encoder="resnet18", decoder="unet", num_classes=19)
+    model = segbench.build_model(model="enet", num_classes=19)   # a whole network
     record = segbench.profile(model, input_size=(360, 640), device="auto")
 """
 
@@ -12,6 +13,7 @@ __version__ = "0.1.0"
 
 from segbench.measure.profile import Profile, profile  # noqa: E402
 from segbench.models import DECODERS, ENCODERS, build_model  # noqa: E402
+from segbench.models.catalog import model_names  # noqa: E402
 
 
 def list_encoders(pattern: str = "*") -> list[str]:
@@ -24,4 +26,11 @@ def list_decoders(pattern: str = "*") -> list[str]:
     return DECODERS.names(pattern)
 
 
-__all__ = ["Profile", "__version__", "build_model", "list_decoders", "list_encoders", "profile"]
+def list_models(pattern: str = "*") -> list[str]:
+    """Whole networks and the literature's names for encoder + decoder pairs, matching a glob."""
+    import fnmatch
+
+    return [n for n in model_names() if fnmatch.fnmatchcase(n, pattern)]
+
+
+__all__ = ["Profile", "__version__", "build_model", "list_decoders", "list_encoders", "list_models", "profile"]

@@ -21,6 +21,7 @@ import torch
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
+from segbench.models.catalog import is_whole_network
 from segbench.models.decoders import NotApplicable
 from segbench.results import NUMERIC_COLUMNS
 from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
@@ -67,7 +68,7 @@ class CellConfig:
     def cell_id(self) -> str:
         """A readable, file-name-safe id, unique within a run."""
         parts = [
-            self.encoder,
+            *([] if is_whole_network(self.encoder) else [self.encoder]),
             self.decoder,
             f"{self.input_h}x{self.input_w}",
             f"b{self.batch_size}",

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from segbench.cell import CellConfig
 from segbench.measure.profile import PRECISIONS, resolve_device
 from segbench.models import DECODERS, ENCODERS
+from segbench.models.catalog import model_names, resolve_model
 from segbench.models.encoders import is_encoder_name
 
 DEFAULT_ENCODERS = ("resnet18", "mobilenet")
@@ -55,9 +56,29 @@ def check_positive(value: int, what: str) -> int:
     return value
 
 
+def model_pairs(
+    encoders: str | Sequence[str] | None, decoders: str | Sequence[str] | None, models: str | Sequence[str] | None
+) -> list[tuple[str, str]]:
+    """The (encoder, decoder) rows of a grid: every encoder x decoder, then each named model.
+
+    With models and neither encoders nor decoders, the grid is the models alone;
+    with neither, it is the default encoder x decoder grid. A model that is the
+    literature's name for a pair already in the grid is not run twice.
+    """
+    if models is not None and encoders is None and decoders is None:
+        pairs: list[tuple[str, str]] = []
+    else:
+        encs = parse_names(DEFAULT_ENCODERS if encoders is None else encoders, "encoder", ENCODERS.names())
+        decs = parse_names(DEFAULT_DECODERS if decoders is None else decoders, "decoder", DECODERS.names())
+        pairs = list(itertools.product(encs, decs))
+    if models is not None:
+        pairs += [resolve_model(m) for m in parse_names(models, "model", model_names())]
+    return list(dict.fromkeys(pairs))
+
+
 def expand_grid(
-    encoders: Sequence[str] = DEFAULT_ENCODERS,
-    decoders: Sequence[str] = DEFAULT_DECODERS,
+    encoders: Sequence[str] | None = None,
+    decoders: Sequence[str] | None = None,
     sizes: Sequence[tuple[int, int]] = (DEFAULT_SIZE,),
     batch_sizes: Sequence[int] = (1,),
     precisions: Sequence[str] = ("fp32",),
@@ -66,10 +87,10 @@ def expand_grid(
     channels_last: bool = False,
     threads: int | None = None,
     pretrained: bool = False,
+    models: Sequence[str] | None = None,
 ) -> list[CellConfig]:
-    """Every encoder x decoder x size x batch x precision, in that nesting order."""
-    encoders = parse_names(encoders, "encoder", ENCODERS.names())
-    decoders = parse_names(decoders, "decoder", DECODERS.names())
+    """Every model (see :func:`model_pairs`) x size x batch x precision, in that nesting order."""
+    pairs = model_pairs(encoders, decoders, models)
     for p in precisions:
         if p not in PRECISIONS:
             raise ValueError(f"unknown precision '{p}'; valid: {', '.join(PRECISIONS)}")
@@ -93,5 +114,5 @@ def expand_grid(
             threads=threads,
             pretrained=pretrained,
         )
-        for e, d, (h, w), b, p in itertools.product(encoders, decoders, sizes, batch_sizes, precisions)
+        for (e, d), (h, w), b, p in itertools.product(pairs, sizes, batch_sizes, precisions)
     ]

@@ -38,6 +38,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
+from segbench.models.catalog import model_label
 from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, records_to_frame
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def _key_text(column: str, value: Any) -> str:
 
 
 def _model_labels(frame: pd.DataFrame) -> pd.Series:
-    """``encoder+decoder``, plus whatever else of the key varies between models (size, precision...)."""
+    """``encoder+decoder`` (or a whole network's name), plus whatever else of the key varies between models (size, precision...)."""
     keys = frame[MODEL_KEY].astype(str)
     keys["input"] = frame["input_h"].astype(str) + "x" + frame["input_w"].astype(str)
     candidates = ["input", "batch_size", "precision", "device", "channels_last", "num_classes", "dataset"]
@@ -158,7 +159,7 @@ def _model_labels(frame: pd.DataFrame) -> pd.Series:
     def label(i: int) -> str:
         row = frame.loc[i]
         parts = [_key_text(c, keys.at[i, c] if c == "input" else row[c]) for c in extra]
-        return " ".join([f"{row['encoder']}+{row['decoder']}", *parts])
+        return " ".join([model_label(row["encoder"], row["decoder"]), *parts])
 
     return pd.Series([label(i) for i in frame.index], index=frame.index)
 

@@ -4,7 +4,7 @@ A suite names its grid, its dataset and training recipe, its measurement
 settings and its comparison tolerances::
 
     [suite]    name, description
-    [grid]     encoders, decoders, sizes, batch_sizes, precisions, devices, num_classes, ...
+    [grid]     encoders, decoders, models, sizes, batch_sizes, precisions, devices, num_classes, ...
     [data]     dataset, root, train_split, val_split, eval_split, options   (absent: costs only)
     [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
@@ -31,6 +31,7 @@ from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
+from segbench.models.catalog import model_label
 from segbench.options import data_choice, train_config
 
 if sys.version_info >= (3, 11):
@@ -44,7 +45,7 @@ SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
 SCHEMA: dict[str, dict[str, Any]] = {
     "suite": {"name": str, "description": str},
     "grid": {
-        "encoders": list[str], "decoders": list[str], "sizes": list[str], "batch_sizes": list[int],
+        "encoders": list[str], "decoders": list[str], "models": list[str], "sizes": list[str], "batch_sizes": list[int],
         "precisions": list[str], "devices": list[str], "num_classes": int, "channels_last": bool,
         "threads": int, "pretrained": bool,
     },
@@ -64,7 +65,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
     "execution": {"executor": str, "timeout": float, "ray_address": str, "max_retries": int, "concurrency": int},
 }  # fmt: skip
-REQUIRED = {"grid": ("encoders", "decoders")}
+#: Each section's required keys; a tuple inside means "any one of these".
+REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {"grid": (("encoders", "decoders", "models"),)}
 
 
 class SuiteError(ValueError):
@@ -83,10 +85,11 @@ class Suite:
     execution: dict[str, Any] = field(default_factory=dict)
 
     def select(self, include: list[str] | None = None, exclude: list[str] | None = None) -> list[CellConfig]:
-        """Cells whose id or ``encoder+decoder`` matches any ``include`` glob and no ``exclude`` glob."""
+        """Cells whose id or model label (``encoder+decoder``, or a whole network's name) matches any
+        ``include`` glob and no ``exclude`` glob."""
 
         def matches(cell: CellConfig, patterns: list[str]) -> bool:
-            names = (cell.cell_id, f"{cell.encoder}+{cell.decoder}")
+            names = (cell.cell_id, model_label(cell.encoder, cell.decoder))
             return any(fnmatch.fnmatchcase(n, p) for n in names for p in patterns)
 
         return [
@@ -159,8 +162,10 @@ def validate(raw: dict[str, Any], text: str, path: Path) -> None:
                 raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
     for section, keys in REQUIRED.items():
         for key in keys:
-            if key not in raw.get(section, {}):
-                raise fail(f"missing required key '{key}'", section)
+            alternatives = key if isinstance(key, tuple) else (key,)
+            if not any(k in raw.get(section, {}) for k in alternatives):
+                wanted = " or ".join(f"'{k}'" for k in alternatives)
+                raise fail(f"missing required key {wanted}", section)
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -195,7 +200,7 @@ def load_suite(name_or_path: str) -> Suite:
     try:
         for device in grid.get("devices", ["auto"]):
             cells += expand_grid(
-                grid["encoders"], grid["decoders"], sizes=sizes, batch_sizes=grid.get("batch_sizes", [1]),
+                grid.get("encoders"), grid.get("decoders"), models=grid.get("models"), sizes=sizes, batch_sizes=grid.get("batch_sizes", [1]),
                 precisions=grid.get("precisions", ["fp32"]), device=device,
                 num_classes=choice.num_classes if choice else grid.get("num_classes", 21),
                 channels_last=grid.get("channels_last", False), threads=grid.get("threads"),

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
+from segbench.models.catalog import model_label
 
 Format = Literal["markdown", "latex", "csv", "html"]
 FORMATS = ("markdown", "latex", "csv", "html")
@@ -161,7 +162,7 @@ def long_table(
     columns: Sequence[str] = DEFAULT_LONG_COLUMNS,
     filters: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """One row per model ("encoder + decoder"), ``columns`` as mean, std and n over runs.
+    """One row per model ("encoder + decoder", or a whole network's name), ``columns`` as mean, std and n over runs.
 
     Columns are ``(stat, metric)``. Throughput reads as FPS when the cells ran at batch 1.
     """
@@ -171,7 +172,7 @@ def long_table(
     frame = _select(load_runs(runs), filters)
     _check_one_setting(frame, ["encoder", "decoder"])
     table = pd.concat(_aggregate(frame, ["encoder", "decoder"], columns), axis=1, names=["stat", "metric"])
-    table.index = pd.Index([f"{e} + {d}" for e, d in table.index], name="model")
+    table.index = pd.Index([model_label(e, d).replace("+", " + ") for e, d in table.index], name="model")
     table.attrs = {"kind": "long", "columns": columns, "context": run_context(runs, frame)}
     return table
 

@@ -14,9 +14,8 @@ PARAM_TOLERANCE = 0.05
 HEAVY = {"fc_densenet103", "unet_original", "frrn_a", "frrn_b", "lrn"}
 
 
-def _params(heavy: set[str] = HEAVY):
-    for name in NETWORKS.names():
-        yield pytest.param(name, marks=[pytest.mark.slow] if name in heavy else [], id=name)
+def _params(heavy: set[str] = HEAVY) -> list:
+    return [pytest.param(name, marks=[pytest.mark.slow] if name in heavy else [], id=name) for name in NETWORKS.names()]
 
 
 @pytest.mark.parametrize("name", NETWORKS.names())

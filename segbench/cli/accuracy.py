@@ -38,6 +38,7 @@ from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
 from segbench.measure.metrics import SegMetrics
+from segbench.models.catalog import model_label
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import write_json_atomic
@@ -46,8 +47,9 @@ from segbench.train import TrainEvent
 
 @app.command()
 def train(
-    encoder: Annotated[str, typer.Option(help="Encoder name.")],
-    decoder: Annotated[str, typer.Option(help="Decoder name.")],
+    encoder: Annotated[Optional[str], typer.Option(help="Encoder name (with --decoder).")] = None,
+    decoder: Annotated[Optional[str], typer.Option(help="Decoder name (with --encoder).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
     dataset: Annotated[str, typer.Option(help="Dataset name.", rich_help_panel="Data")] = DEFAULT_DATASET,
     data_root: DataRoot = None,
     train_split: TrainSplit = "train",
@@ -81,7 +83,10 @@ def train(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
             class_weights, precision, channels_last, seed, deterministic, workers,
         )
-        cell = expand_grid([encoder], [decoder], device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
+        if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
+            raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")
+        pair = {"models": [model]} if model else {"encoders": [encoder], "decoders": [decoder]}
+        cell = expand_grid(**pair, device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
         cell = with_training(cell, data, recipe)
         model = build_cell_model(cell)
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
@@ -104,7 +109,7 @@ def train(
     summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
     write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
     out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
-                            title=f"{encoder} + {decoder} on {dataset}/{data.eval_split}"))
+                            title=f"{model_label(cell.encoder, cell.decoder)} on {dataset}/{data.eval_split}"))
     err.print(f"checkpoints and log: {out_dir}")
 
 

@@ -29,6 +29,7 @@ from segbench.cli.params import (
     ExecutorName,
     LearningRate,
     MaxRetries,
+    Models,
     Optimizer,
     RayAddress,
     Seed,
@@ -43,10 +44,11 @@ from segbench.cli.params import (
 from segbench.data import DATASETS
 from segbench.executors import default_executor, make_executor
 from segbench.display import grid_table, registry_table
-from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
+from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
+from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
@@ -57,6 +59,7 @@ from segbench.train import TrainEvent
 class Listable(str, Enum):
     encoders = "encoders"
     decoders = "decoders"
+    models = "models"
     datasets = "datasets"
 
 
@@ -85,8 +88,9 @@ def _executor(
 
 @app.command()
 def grid(
-    encoders: Encoders = ",".join(DEFAULT_ENCODERS),
-    decoders: Decoders = ",".join(DEFAULT_DECODERS),
+    encoders: Encoders = None,
+    decoders: Decoders = None,
+    models: Models = None,
     size: Annotated[str, typer.Option(help="Input size HxW for the cost columns; several with ';'.")] = "360x480",
     batch_size: Annotated[int, typer.Option(help="Batch size for latency and memory.")] = 1,
     num_classes: Annotated[int, typer.Option(help="Classes, for --profile-only (else the dataset's).")] = 21,
@@ -127,7 +131,7 @@ def grid(
     max_retries: MaxRetries = None,
     concurrency: Concurrency = None,
 ) -> None:
-    """Train, score and measure every encoder x decoder pair: mIoU, params, GFLOPs, latency, memory.
+    """Train, score and measure every encoder x decoder pair (and --models): mIoU, params, GFLOPs, latency, memory.
 
     Without --dataset the models train briefly on the built-in synthetic set;
     --profile-only measures the costs alone.
@@ -146,6 +150,7 @@ def grid(
         cells = expand_grid(
             encoders,
             decoders,
+            models=models,
             sizes=sizes,
             batch_sizes=[batch_size],
             precisions=precision.split(","),
@@ -196,7 +201,7 @@ def _run_with_progress(
         state = {"miou": "-"}
 
         def on_start(cell: CellConfig) -> None:
-            progress.update(grid_task, description=f"{cell.encoder} + {cell.decoder}")
+            progress.update(grid_task, description=model_label(cell.encoder, cell.decoder))
             progress.reset(train_task, total=None, visible=cell.dataset is not None, info="")
             state["miou"] = "-"
 
@@ -259,13 +264,15 @@ def run(
 
 @app.command("list")
 def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
-    """List the registered encoders, decoders or datasets."""
+    """List the registered encoders, decoders, whole models or datasets."""
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
     elif what is Listable.decoders:
         entries = [(n, DECODERS.metadata(n)) for n in DECODERS.names()]
         out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
+    elif what is Listable.models:
+        out.print(registry_table("models", model_entries(), ["is", "paper", "year", "paper params M"]))
     else:
         infos = [DATASETS.get(n).info for n in DATASETS.names()]
         entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})

@@ -6,8 +6,13 @@ from typing import Annotated, Optional
 
 import typer
 
-Encoders = Annotated[str, typer.Option(help="Comma list of encoders.")]
-Decoders = Annotated[str, typer.Option(help="Comma list of decoders.")]
+Encoders = Annotated[Optional[str], typer.Option(help="Comma list of encoders [default: resnet18,mobilenet].")]
+Decoders = Annotated[Optional[str], typer.Option(help="Comma list of decoders [default: skip,unet].")]
+Models = Annotated[
+    Optional[str],
+    typer.Option(help="Comma list of whole networks (enet, erfnet, ...) or named pairs (shuffleseg); "
+                 "alone, the grid is these models only. See `segbench list models`."),
+]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset to train and score on.", rich_help_panel="Data")]
 DataRoot = Annotated[Optional[str], typer.Option(help="Dataset root folder.", rich_help_panel="Data")]

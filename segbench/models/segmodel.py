@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from segbench.models.catalog import is_whole_network, resolve_model
 from segbench.models.decoders import DECODERS, Decoder, NotApplicable
 from segbench.models.encoders import Encoder, create_encoder
+from segbench.models.networks import NETWORKS
 from segbench.models.spec import MissingFeature, align_to
 
 
@@ -34,18 +36,31 @@ class SegModel(nn.Module):
 
 
 def build_model(
-    encoder: str,
-    decoder: str,
-    num_classes: int,
+    encoder: str | None = None,
+    decoder: str | None = None,
+    num_classes: int = 21,
     pretrained: bool = False,
     output_stride: int | None = None,
-) -> SegModel:
-    """Build ``encoder`` + ``decoder`` for ``num_classes``, giving the decoder what it declares it needs.
+    *,
+    model: str | None = None,
+) -> nn.Module:
+    """Build ``encoder`` + ``decoder``, or the named ``model``, for ``num_classes``.
 
-    ``output_stride`` overrides the decoder's default where it accepts several
-    (e.g. DeepLab v3 at 8 instead of 16). Raises :class:`NotApplicable` when the
-    encoder cannot give what the decoder needs.
+    ``model`` is a whole network (``enet``) or the literature's name for a pair
+    (``shuffleseg``); the pair ``("-", NAME)`` also builds whole network NAME, so
+    a record's key columns always rebuild its model. ``output_stride``
+    overrides the decoder's default where it accepts several (e.g. DeepLab v3
+    at 8 instead of 16). Raises :class:`NotApplicable` when the encoder cannot
+    give what the decoder needs.
     """
+    if model is not None:
+        if encoder is not None or decoder is not None:
+            raise ValueError("give either model= or encoder= and decoder=, not both")
+        encoder, decoder = resolve_model(model)
+    if encoder is None or decoder is None:
+        raise ValueError("build_model needs model=NAME, or both encoder= and decoder=")
+    if is_whole_network(encoder):
+        return _build_network(decoder, num_classes, pretrained, output_stride)
     decoder_cls = DECODERS.get(decoder)
     stride = output_stride or decoder_cls.output_stride
     if stride not in decoder_cls.accepted_output_strides():
@@ -59,3 +74,15 @@ def build_model(
     except MissingFeature as e:
         raise NotApplicable(f"{decoder} on {encoder}: {e}") from None
     return SegModel(enc, head)
+
+
+def _build_network(name: str, num_classes: int, pretrained: bool, output_stride: int | None) -> nn.Module:
+    """A whole network: built as its paper describes it, from scratch."""
+    network_cls = NETWORKS.get(name)
+    if output_stride is not None:
+        raise ValueError(f"'{name}' is a whole network with its own output stride; drop output_stride")
+    if pretrained:
+        raise NotApplicable(f"{name} is a whole network trained from scratch; it has no ImageNet encoder to load")
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be positive, not {num_classes}")
+    return network_cls(num_classes=num_classes)

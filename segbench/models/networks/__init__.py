@@ -27,6 +27,20 @@ from segbench.registry import Registry
 NETWORKS: Registry[type[nn.Module]] = Registry("network")
 
 # Registration side effects: one module per network family.
-# (network modules are imported here)
+from segbench.models.networks import (  # noqa: F401
+    bisenet,
+    cgnet,
+    dabnet,
+    edanet,
+    enet,
+    erfnet,
+    espnet,
+    fast_scnn,
+    fc_densenet,
+    frrn,
+    icnet,
+    lrn,
+    unet_original,
+)
 
 __all__ = ["NETWORKS"]
