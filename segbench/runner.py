@@ -132,13 +132,17 @@ def run_grid(
                 on_start(cell)
             yield cell
 
+    records = executor.run(announced(todo), timing, run_dir, on_train_event)
     try:
-        for record in executor.run(announced(todo), timing, run_dir, on_train_event):
+        for record in records:
             write_record(run_dir, record)
             result.ran.append(record["cell_id"])
             if on_record:
                 on_record(record)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if hasattr(records, "close"):  # now, not at garbage collection: kill children, leave Ray
+            records.close()
     result.table = write_table(run_dir)
     return result

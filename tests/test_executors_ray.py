@@ -182,3 +182,20 @@ def test_a_worker_that_keeps_dying_is_recorded_crashed_with_the_reason(ray_head,
     assert record["status"] == "crashed" and record["attempts"] == 2
     assert record["error"].startswith("Ray worker died in 2 attempt(s); last: ")
     assert result.table.loc[0, "status"] == "crashed"
+
+
+def test_an_interrupted_ray_grid_keeps_its_cells_and_resumes(ray_head, tmp_path):
+    import ray
+
+    address, _ = ray_head
+    cells = _cells("skip", "dilation", "fcn32s")
+
+    def interrupt(record: dict) -> None:
+        raise KeyboardInterrupt
+
+    first = run_grid(cells, tmp_path, RayExecutor(address), timing=FAST_TIMING, on_record=interrupt)
+    assert first.interrupted and len(first.ran) == 1 and not ray.is_initialized()  # driver let go of Ray
+    kept = _records(tmp_path)
+    resumed = run_grid(cells, tmp_path, RayExecutor(address), timing=FAST_TIMING)
+    assert resumed.reused == first.ran and sorted(resumed.ran + resumed.reused) == sorted(c.cell_id for c in cells)
+    assert {k: v for k, v in _records(tmp_path).items() if k in kept} == kept  # not run again
