@@ -34,6 +34,10 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_OOM = "oom"
 STATUS_NOT_APPLICABLE = "not_applicable"
+#: Set by the process-isolating executors: the cell's process ran past its timeout, or died.
+STATUS_TIMEOUT = "timeout"
+STATUS_CRASHED = "crashed"
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_OOM, STATUS_NOT_APPLICABLE, STATUS_TIMEOUT, STATUS_CRASHED)
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,26 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _record_head(cell: CellConfig) -> dict[str, Any]:
+    return {**cell.key(), "cell_id": cell.cell_id, "fingerprint": cell.fingerprint, "started": _now()}
+
+
+def failure_record(cell: CellConfig, status: str, error: str, started: str | None = None) -> dict[str, Any]:
+    """The record of a cell whose process never returned one (it crashed, hung or its worker died)."""
+    record = _record_head(cell)
+    if started:
+        record["started"] = started
+    record.update(status=status, error=error)
+    for col in NUMERIC_COLUMNS:
+        record.setdefault(col, float("nan"))
+    record["finished"] = _now()
+    return record
+
+
 def run_cell(
     cell: CellConfig,
     timing: TimingConfig | None = None,
@@ -142,12 +166,9 @@ def run_cell(
     artifacts (checkpoints, per-epoch log) go to ``artifacts_dir``; a
     ``last.pt`` already there from an interrupted run is resumed.
     """
-    record: dict[str, Any] = {
-        **cell.key(),
-        "cell_id": cell.cell_id,
-        "fingerprint": cell.fingerprint,
-        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+    record = _record_head(cell)
+    if cell.threads is not None:  # for training too, not only for the timed forwards
+        torch.set_num_threads(cell.threads)
     try:
         t0 = time.perf_counter()
         model = build_cell_model(cell)
@@ -179,7 +200,7 @@ def run_cell(
             torch.cuda.empty_cache()
     for col in NUMERIC_COLUMNS:
         record.setdefault(col, float("nan"))
-    record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    record["finished"] = _now()
     return record
 
 

@@ -122,6 +122,31 @@ def load_records(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
+class DamagedRecordWarning(UserWarning):
+    """A cell record could not be read; it was set aside and its cell runs again."""
+
+
+def set_aside_damaged(run_dir: Path) -> list[Path]:
+    """Rename every unreadable cell record to ``<name>.json.damaged`` and return the new paths.
+
+    A record is damaged when it is not JSON (a file cut short by a full disk or
+    a copy) or lacks ``cell_id``/``fingerprint``. Setting it aside, rather than
+    deleting it, keeps the evidence while its cell counts as not yet run.
+    """
+    damaged = []
+    for path in sorted(cells_dir(run_dir).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            readable = isinstance(record, dict) and "cell_id" in record and "fingerprint" in record
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            readable = False
+        if not readable:
+            aside = path.with_name(path.name + ".damaged")
+            os.replace(path, aside)
+            damaged.append(aside)
+    return damaged
+
+
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for record in records:

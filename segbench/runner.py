@@ -1,12 +1,14 @@
 """Run a list of cells into a run directory, one record at a time.
 
-Executors are the seam for *how* cells run (this process now; subprocesses
-and Ray later): each yields records as cells finish, and the runner alone
-writes them, so every executor produces the same run directory.
+Executors are the seam for *how* cells run (this process, a fresh process
+per cell, or Ray tasks: see :mod:`segbench.executors`): each yields records
+as cells finish, and the runner alone writes them, so every executor
+produces the same run directory.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +21,8 @@ from segbench.cell import STATUS_OK, CellConfig, run_cell
 from segbench.train import TrainEvent
 from segbench.env import environment
 from segbench.measure.latency import TimingConfig
-from segbench.results import load_records, write_json_atomic, write_record, write_table
+from segbench.executors.placement import placement
+from segbench.results import DamagedRecordWarning, load_records, set_aside_damaged, write_json_atomic, write_record, write_table
 
 DEFAULT_RUNS_DIR = Path("results/runs")
 
@@ -57,7 +60,8 @@ class LocalExecutor:
         on_train_event: TrainCallback | None = None,
     ) -> Iterator[dict[str, Any]]:
         for cell in cells:
-            yield run_cell(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
+            record = run_cell(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
+            yield {**record, **placement(self.name)}
 
 
 def new_run_dir(base: Path = DEFAULT_RUNS_DIR, prefix: str = "") -> Path:
@@ -77,6 +81,8 @@ class GridResult:
     ran: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     interrupted: bool = False
+    #: Cell records found unreadable (set aside as ``*.json.damaged``); their cells ran again.
+    damaged: list[Path] = field(default_factory=list)
 
 
 def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, str]:
@@ -111,10 +117,14 @@ def run_grid(
     run_dir.mkdir(parents=True, exist_ok=True)
     if not (run_dir / "run.json").exists():
         write_json_atomic(run_dir / "run.json", {"environment": environment()})
+    damaged = set_aside_damaged(run_dir) if (run_dir / "cells").is_dir() else []
+    for path in damaged:
+        warnings.warn(f"damaged cell record set aside as {path}; its cell runs again",
+                      DamagedRecordWarning, stacklevel=2)
     done = finished_cells(run_dir, retry_failed)
     todo = [c for c in cells if done.get(c.cell_id) != c.fingerprint]
     reused = [c.cell_id for c in cells if done.get(c.cell_id) == c.fingerprint]
-    result = GridResult(run_dir, pd.DataFrame(), reused=reused)
+    result = GridResult(run_dir, pd.DataFrame(), reused=reused, damaged=damaged)
 
     def announced(cells_to_run: list[CellConfig]) -> Iterator[CellConfig]:
         for cell in cells_to_run:
@@ -122,13 +132,17 @@ def run_grid(
                 on_start(cell)
             yield cell
 
+    records = executor.run(announced(todo), timing, run_dir, on_train_event)
     try:
-        for record in executor.run(announced(todo), timing, run_dir, on_train_event):
+        for record in records:
             write_record(run_dir, record)
             result.ran.append(record["cell_id"])
             if on_record:
                 on_record(record)
     except KeyboardInterrupt:
         result.interrupted = True
+    finally:
+        if hasattr(records, "close"):  # now, not at garbage collection: kill children, leave Ray
+            records.close()
     result.table = write_table(run_dir)
     return result

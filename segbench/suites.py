@@ -9,6 +9,7 @@ settings and its comparison tolerances::
     [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
     [compare]  baseline, latency_factor, memory_ratio, miou_drop, latency_gate, ...
+    [execution] executor, timeout, ray_address, max_retries, concurrency   (command-line options win)
 
 Any mistake (a TOML syntax error, an unknown section or key, a wrong type, an
 unknown encoder) is one line naming the file, the key and, where it can be
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from segbench.cell import CellConfig, with_training
+from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
@@ -61,6 +63,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "latency_gate": bool, "alpha": float, "fail_on_removed": bool, "memory_gate": bool,
         "memory_slack_mib": float,
     },
+    "execution": {"executor": str, "timeout": float, "ray_address": str, "max_retries": int, "concurrency": int},
 }  # fmt: skip
 #: Each section's required keys; a tuple inside means "any one of these".
 REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {"grid": (("encoders", "decoders", "models"),)}
@@ -78,6 +81,8 @@ class Suite:
     cells: list[CellConfig]
     timing: TimingConfig
     compare: dict[str, Any] = field(default_factory=dict)
+    #: The [execution] table: how the cells run (executor, timeout, ray_address, max_retries, concurrency).
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def select(self, include: list[str] | None = None, exclude: list[str] | None = None) -> list[CellConfig]:
         """Cells whose id or model label (``encoder+decoder``, or a whole network's name) matches any
@@ -220,10 +225,14 @@ def load_suite(name_or_path: str) -> Suite:
         min_s=measure.get("min_time", base.min_s),
         warmup_s=min(base.warmup_s, measure.get("min_time", base.warmup_s)),
     )
+    execution = raw.get("execution", {})
+    if "executor" in execution and execution["executor"] not in EXECUTORS:
+        raise SuiteError(f"{at('execution', 'executor')}: unknown executor '{execution['executor']}'; "
+                         f"valid: {', '.join(EXECUTORS)}")
     suite_meta = raw.get("suite", {})
     return Suite(
         name=suite_meta.get("name", path.stem), path=path, description=suite_meta.get("description", ""),
-        cells=cells, timing=timing, compare=raw.get("compare", {}),
+        cells=cells, timing=timing, compare=raw.get("compare", {}), execution=execution,
     )
 
 

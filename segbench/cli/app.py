@@ -13,6 +13,8 @@ import sys
 import typer
 from rich.console import Console
 
+from segbench.plugins import PluginError, load_plugins
+
 try:  # typer >= 0.2x vendors click and exposes its exception base
     from typer import TyperException as ClickError
 except ImportError:  # pragma: no cover - older typer on top of click
@@ -43,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user mistakes into one line and exit status 2."""
     args = sys.argv[1:] if argv is None else argv
     try:
+        load_plugins()
         # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
         code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
-    except UserError as e:
+    except (UserError, PluginError) as e:
         return _fail(str(e))
     except typer.Abort:
         err.print("aborted", highlight=False)

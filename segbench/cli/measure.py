@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from segbench.cell import CellConfig, with_training
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
+    CellTimeout,
     ClassWeights,
+    Concurrency,
     CropSize,
     DataRoot,
     Dataset,
@@ -23,10 +26,13 @@ from segbench.cli.params import (
     Epochs,
     EvalSplit,
     Iterations,
+    ExecutorName,
     LearningRate,
+    MaxRetries,
     Models,
     NprocPerNode,
     Optimizer,
+    RayAddress,
     Seed,
     TimeBudget,
     TrainBatch,
@@ -38,6 +44,7 @@ from segbench.cli.params import (
 )
 from segbench.data import DATASETS
 from segbench.distributed import check_nproc
+from segbench.executors import default_executor, make_executor
 from segbench.display import grid_table, registry_table
 from segbench.grid import expand_grid, parse_size
 from segbench.measure.latency import TimingConfig
@@ -45,7 +52,8 @@ from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
-from segbench.runner import DEFAULT_RUNS_DIR, GridResult, new_run_dir, run_grid
+from segbench.results import DamagedRecordWarning
+from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.suites import load_suite
 from segbench.train import TrainEvent
 
@@ -67,6 +75,17 @@ def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_ti
         max_s=base.max_s if min_time is None else max(base.max_s, min_time),
     )
 
+
+def _executor(
+    device: str, name: str | None, timeout: float | None, ray_address: str | None, max_retries: int | None,
+    concurrency: int | None, suite: dict | None = None,
+) -> Executor:
+    """The executor the options ask for; a suite's [execution] table fills in what they leave out."""
+    suite = suite or {}
+    name = name or suite.get("executor") or default_executor(resolve_device(device).type)
+    pick = lambda value, key: value if value is not None else suite.get(key)  # noqa: E731
+    return make_executor(name, timeout=pick(timeout, "timeout"), ray_address=pick(ray_address, "ray_address"),
+                         max_retries=pick(max_retries, "max_retries"), concurrency=pick(concurrency, "concurrency"))
 
 
 @app.command()
@@ -109,6 +128,11 @@ def grid(
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
     ] = None,
+    executor: ExecutorName = None,
+    timeout: CellTimeout = None,
+    ray_address: RayAddress = None,
+    max_retries: MaxRetries = None,
+    concurrency: Concurrency = None,
 ) -> None:
     """Train, score and measure every encoder x decoder pair (and --models): mIoU, params, GFLOPs, latency, memory.
 
@@ -143,15 +167,18 @@ def grid(
         if data:
             cells = [with_training(c, data, recipe) for c in cells]
         timing = _timing(device, warmup_iters, min_iters, min_time)
+        runner = _executor(device, executor, timeout, ray_address, max_retries, concurrency)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
-    result = _run_with_progress(cells, run_dir, timing, retry_failed)
+    result = _run_with_progress(cells, run_dir, timing, retry_failed, runner)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
 
 
 def _report_end(result: GridResult, run_dir: Path) -> None:
+    for path in result.damaged:
+        err.print(f"[yellow]warning[/]: damaged cell record set aside as {path}; its cell ran again")
     if result.reused:
         err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
     if result.interrupted:
@@ -161,7 +188,9 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
     err.print(f"results: {run_dir}/table.csv")
 
 
-def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingConfig, retry_failed: bool) -> GridResult:
+def _run_with_progress(
+    cells: list[CellConfig], run_dir: Path, timing: TimingConfig, retry_failed: bool, executor: Executor
+) -> GridResult:
     """Run the grid under two progress bars: cells, and the current cell's training steps."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -195,8 +224,10 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, timing: TimingCon
             progress.update(train_task, visible=False)
             progress.advance(grid_task)
 
-        result = run_grid(cells, run_dir, timing=timing, retry_failed=retry_failed, on_start=on_start,
-                          on_record=on_record, on_train_event=on_train_event)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
+            result = run_grid(cells, run_dir, executor, timing=timing, retry_failed=retry_failed,
+                              on_start=on_start, on_record=on_record, on_train_event=on_train_event)
         progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
     return result
 
@@ -210,6 +241,11 @@ def run(
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
     ] = None,
+    executor: ExecutorName = None,
+    timeout: CellTimeout = None,
+    ray_address: RayAddress = None,
+    max_retries: MaxRetries = None,
+    concurrency: Concurrency = None,
 ) -> None:
     """Run a suite: its grid, training recipe and measurement settings, from one TOML file.
 
@@ -220,10 +256,12 @@ def run(
         cells = spec.select(include, exclude)
         if not cells:
             raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+        runner = _executor(cells[0].device, executor, timeout, ray_address, max_retries, concurrency,
+                           spec.execution)
     except ValueError as e:
         raise UserError(str(e)) from None
     run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-")
-    result = _run_with_progress(cells, run_dir, spec.timing, retry_failed)
+    result = _run_with_progress(cells, run_dir, spec.timing, retry_failed, runner)
     out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
     _report_end(result, run_dir)
 

@@ -37,3 +37,15 @@ Workers = Annotated[int, typer.Option(help="Data loader worker processes.", rich
 NprocPerNode = Annotated[int, typer.Option(
     "--nproc-per-node", help="Processes training one model data-parallel (torchrun-style; one per GPU). "
     "The batch size stays global.", rich_help_panel=TRAINING)]
+EXECUTION = "Execution"
+ExecutorName = Annotated[Optional[str], typer.Option(
+    "--executor", help="local, subprocess or ray (default: subprocess on CUDA, else local).", rich_help_panel=EXECUTION)]
+CellTimeout = Annotated[Optional[float], typer.Option(
+    "--timeout", help="Seconds a cell may take before it is killed (subprocess, ray).", rich_help_panel=EXECUTION)]
+RayAddress = Annotated[Optional[str], typer.Option(
+    help="Ray cluster to run on (default: a local instance).", rich_help_panel=EXECUTION)]
+MaxRetries = Annotated[Optional[int], typer.Option(
+    help="Times a cell whose Ray worker died is run again (default 2).", rich_help_panel=EXECUTION)]
+Concurrency = Annotated[Optional[int], typer.Option(
+    help="Cells run at once per machine on CPU (ray; default 1, so timings never overlap).",
+    rich_help_panel=EXECUTION)]

@@ -1,0 +1,174 @@
+"""Each cell in a fresh Python process, one after another.
+
+Isolation is the point: cuDNN autotune choices, the CUDA caching allocator
+and any memory a model leaks die with the cell's process, so one cell's
+timing never inherits another's state; and a cell that segfaults, is killed
+for memory or hangs past ``timeout`` becomes a ``crashed`` or ``timeout``
+row while the grid goes on. The cost is a process start and a fresh
+``import torch`` per cell (see benchmarks/bench_executors.py).
+
+The child gets its job pickled on stdin and answers over a dedicated pipe,
+so training progress still reaches the parent's progress bar. It runs in
+its own session: Ctrl-C reaches only the parent, which then kills the
+child's whole process group (data-loader workers included).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import segbench
+from segbench.cell import STATUS_CRASHED, STATUS_TIMEOUT, CellConfig, failure_record
+from segbench.executors.placement import placement
+from segbench.measure.latency import TimingConfig
+from segbench.plugins import plugin_modules
+from segbench.runner import TrainCallback, artifacts_dir
+
+_EOF = ("eof", None)
+#: How long a child that has sent its record may take to exit before it is killed.
+_EXIT_GRACE_S = 30.0
+
+
+def describe_exit(returncode: int) -> str:
+    """``exit code 3``, or ``exit code -11 (SIGSEGV)`` for a process killed by a signal."""
+    if returncode < 0:
+        try:
+            return f"exit code {returncode} ({signal.Signals(-returncode).name})"
+        except ValueError:
+            pass
+    return f"exit code {returncode}"
+
+
+def _read_messages(stream: BinaryIO, messages: queue.Queue) -> None:
+    """Forward the child's pickled messages until it closes the pipe (or dies mid-message)."""
+    with stream:
+        while True:
+            try:
+                messages.put(pickle.load(stream))
+            except Exception:  # noqa: BLE001 - EOF, or a message cut short by the child's death
+                messages.put(_EOF)
+                return
+
+
+def _child_env() -> dict[str, str]:
+    """The parent's environment, with this segbench first on the path (it may be a checkout, not installed)."""
+    env = dict(os.environ)
+    root = str(Path(segbench.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+class SubprocessExecutor:
+    """Runs each cell in a fresh ``python -m segbench.executors._worker`` process."""
+
+    name = "subprocess"
+
+    def __init__(self, timeout: float | None = None, python: str = sys.executable) -> None:
+        self.timeout = timeout
+        self.python = python
+
+    def run(
+        self,
+        cells: Iterable[CellConfig],
+        timing: TimingConfig | None,
+        run_dir: Path,
+        on_train_event: TrainCallback | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        for cell in cells:
+            yield self.run_one(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
+
+    def run_one(
+        self,
+        cell: CellConfig,
+        timing: TimingConfig | None,
+        artifacts: Path | None,
+        on_train_event: TrainCallback | None = None,
+    ) -> dict[str, Any]:
+        """Run one cell in a child process; its record, or a ``crashed``/``timeout`` one."""
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        read_fd, write_fd = os.pipe()
+        with tempfile.TemporaryFile() as stderr_file:
+            try:
+                child = subprocess.Popen(
+                    [self.python, "-m", "segbench.executors._worker", str(write_fd)],
+                    stdin=subprocess.PIPE, stderr=stderr_file, pass_fds=(write_fd,), env=_child_env(),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(write_fd)
+            messages: queue.Queue = queue.Queue()
+            threading.Thread(target=_read_messages, args=(os.fdopen(read_fd, "rb"), messages),
+                             daemon=True).start()
+            try:
+                try:
+                    pickle.dump((cell, timing, artifacts, plugin_modules()), child.stdin)
+                    child.stdin.close()
+                except BrokenPipeError:  # the child died before reading its job
+                    pass
+                record, timed_out = self._wait(child, messages, on_train_event)
+            finally:
+                if child.poll() is None:  # a timeout, or Ctrl-C in the parent
+                    _kill_group(child)
+            stderr_file.seek(0)
+            stderr = stderr_file.read().decode(errors="replace")
+        if stderr and record is not None:
+            sys.stderr.write(stderr)  # the cell's own warnings, as the local executor would show them
+        if record is None:
+            if timed_out:
+                status, error = STATUS_TIMEOUT, f"no result after {self.timeout:g} s; process killed"
+            else:
+                last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "")
+                status = STATUS_CRASHED
+                error = f"cell process died: {describe_exit(child.returncode)}" + (f"; {last}" if last else "")
+            record = failure_record(cell, status, error, started=started)
+        return {**record, **placement(self.name, pid=child.pid)}
+
+    def _wait(
+        self, child: subprocess.Popen, messages: queue.Queue, on_train_event: TrainCallback | None
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """(record or None, timed out?) once the child has closed its pipe or run out of time."""
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        record = None
+        while True:
+            wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))
+            try:
+                kind, payload = messages.get(timeout=wait)
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return record, record is None
+                continue
+            if kind == "event" and on_train_event:
+                on_train_event(payload)
+            elif kind == "record":
+                record = payload
+            elif kind == "eof":
+                break
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if record is not None:  # answered: a child stuck on its way out is not the cell's failure
+            remaining = min(remaining or _EXIT_GRACE_S, _EXIT_GRACE_S)
+        try:
+            child.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            return record, record is None
+        return record, False
+
+
+def _kill_group(child: subprocess.Popen) -> None:
+    """SIGKILL the child's whole session (it and any data-loader workers), then reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait()
