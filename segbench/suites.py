@@ -8,6 +8,7 @@ settings and its comparison tolerances::
     [data]     dataset, root, train_split, val_split, eval_split, options   (absent: costs only)
     [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
+    [inference] tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales   (absent: plain model)
     [compare]  baseline, latency_factor, memory_ratio, miou_drop, latency_gate, ...
 
 Any mistake (a TOML syntax error, an unknown section or key, a wrong type, an
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from segbench.cell import CellConfig, with_training
+from segbench.cell import CellConfig, with_inference, with_training
 from segbench.grid import expand_grid, parse_size
+from segbench.inference import InferenceConfig
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.options import data_choice, train_config
@@ -55,6 +57,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "seeds": list[int], "deterministic": bool, "workers": int,
     },
     "measure": {"warmup_iters": int, "min_iters": int, "min_time": float},
+    "inference": {
+        "tta_scales": list[float], "flip": bool, "crf": bool, "crf_iterations": int, "mc_samples": int,
+        "attention_scales": list[float],
+    },
     "compare": {
         "baseline": str, "latency_factor": float, "memory_ratio": float, "miou_drop": float,
         "latency_gate": bool, "alpha": float, "fail_on_removed": bool, "memory_gate": bool,
@@ -206,6 +212,8 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"{at('train')}: a training recipe needs a [data] table (e.g. dataset = \"synthetic\")")
     if choice:
         cells = [with_training(c, choice, r) for c, r in itertools.product(cells, recipes)]
+    if "inference" in raw:
+        cells = [with_inference(c, _inference(raw["inference"], at("inference"))) for c in cells]
     device = resolve_device(grid.get("devices", ["auto"])[0])
     base = TimingConfig.for_device(device)
     timing = replace(
@@ -229,3 +237,16 @@ def _recipe(train: dict[str, Any], seed: int):  # noqa: ANN202 - a TrainConfig
         train.get("weight_decay", 1e-4), train.get("warmup_iters", 20), train.get("class_weights", False),
         "fp32", False, seed, train.get("deterministic", False), train.get("workers", 0),
     )
+
+
+def _inference(table: dict[str, Any], where: str) -> InferenceConfig:
+    def scales(key: str) -> str | None:
+        return ",".join(str(v) for v in table[key]) if key in table else None
+
+    try:
+        return InferenceConfig.from_options(
+            scales("tta_scales"), table.get("flip", False), table.get("crf", False), table.get("crf_iterations", 5),
+            table.get("mc_samples", 0), scales("attention_scales"),
+        )
+    except ValueError as e:
+        raise SuiteError(f"{where}: {e}") from None

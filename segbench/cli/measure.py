@@ -9,10 +9,16 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.cell import CellConfig, with_training
+from segbench.cell import CellConfig, with_inference, with_training
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
+    AttentionScales,
     ClassWeights,
+    Crf,
+    CrfIterations,
+    Flip,
+    McSamples,
+    TtaScales,
     CropSize,
     DataRoot,
     Dataset,
@@ -37,6 +43,7 @@ from segbench.cli.params import (
 from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
 from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
+from segbench.inference import InferenceConfig
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
@@ -98,6 +105,12 @@ def grid(
     seed: Seed = 0,
     deterministic: Deterministic = False,
     workers: Workers = 0,
+    tta_scales: TtaScales = None,
+    flip: Flip = False,
+    crf: Crf = False,
+    crf_iterations: CrfIterations = 5,
+    mc_samples: McSamples = 0,
+    attention_scales: AttentionScales = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
@@ -133,6 +146,8 @@ def grid(
         )
         if data:
             cells = [with_training(c, data, recipe) for c in cells]
+        inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales)
+        cells = [with_inference(c, inference) for c in cells]
         timing = _timing(device, warmup_iters, min_iters, min_time)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None

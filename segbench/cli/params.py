@@ -29,3 +29,10 @@ TrainPrecision = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (AMP).", r
 Seed = Annotated[int, typer.Option(help="Random seed.", rich_help_panel=TRAINING)]
 Deterministic = Annotated[bool, typer.Option(help="Deterministic algorithms (slower).", rich_help_panel=TRAINING)]
 Workers = Annotated[int, typer.Option(help="Data loader worker processes.", rich_help_panel=TRAINING)]
+INFERENCE = "Inference add-ons"
+TtaScales = Annotated[Optional[str], typer.Option(help="Test-time scales, e.g. 0.75,1,1.25 (softmax averaged).", rich_help_panel=INFERENCE)]
+Flip = Annotated[bool, typer.Option("--flip", help="Also average the mirrored input's prediction.", rich_help_panel=INFERENCE)]
+Crf = Annotated[bool, typer.Option("--crf", help="Refine with a convolutional dense CRF (7x7 window).", rich_help_panel=INFERENCE)]
+CrfIterations = Annotated[int, typer.Option(help="Mean-field iterations of the CRF.", rich_help_panel=INFERENCE)]
+McSamples = Annotated[int, typer.Option(help="Monte-Carlo dropout passes (0: off; needs dropout).", rich_help_panel=INFERENCE)]
+AttentionScales = Annotated[Optional[str], typer.Option(help="Train with attention to scale over these scales, e.g. 1,0.5.", rich_help_panel=INFERENCE)]
