@@ -98,7 +98,8 @@ class CellConfig:
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
-        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "dataset_options", "inference")}
+        flattened = ("train", "dataset_options", "inference")
+        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in flattened}
         key["dataset_options"] = dict(self.dataset_options)
         if not self.dataset:
             key.update(train_split=None, val_split=None, eval_split=None)
@@ -226,7 +227,8 @@ def train_and_evaluate(
             trainer.restore(ckpt)
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
-    metrics = evaluate(apply_inference(model, cell.inference), loader, info.num_classes, info.ignore_index, device, recipe.precision,
+    deployed = apply_inference(model, cell.inference)  # the model with its inference add-ons, if any
+    metrics = evaluate(deployed, loader, info.num_classes, info.ignore_index, device, recipe.precision,
                        recipe.channels_last)
     return {
         **metrics.to_dict(),

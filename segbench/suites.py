@@ -8,7 +8,8 @@ settings and its comparison tolerances::
     [data]     dataset, root, train_split, val_split, eval_split, options   (absent: costs only)
     [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
-    [inference] tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales   (absent: plain model)
+    [inference] tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales   (absent: plain model;
+               several [[inference]] tables: every cell once per variant, an empty one being the plain model)
     [compare]  baseline, latency_factor, memory_ratio, miou_drop, latency_gate, ...
 
 Any mistake (a TOML syntax error, an unknown section or key, a wrong type, an
@@ -68,6 +69,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
 }  # fmt: skip
 REQUIRED = {"grid": ("encoders", "decoders")}
+#: Sections that may repeat as ``[[section]]``: each [[inference]] is one variant of every cell.
+REPEATABLE = ("inference",)
 
 
 class SuiteError(ValueError):
@@ -112,7 +115,7 @@ def _line_of(text: str, section: str, key: str | None = None) -> int | None:
     """The line of ``[section]`` (or of ``key =`` inside it) in the TOML text, 1-based."""
     current = None
     for number, line in enumerate(text.splitlines(), 1):
-        header = re.match(r"^\s*\[([^\]]+)\]", line)
+        header = re.match(r"^\s*\[\[?([^\]]+)\]", line)
         if header:
             current = header.group(1).strip()
             if key is None and current == section:
@@ -150,14 +153,15 @@ def validate(raw: dict[str, Any], text: str, path: Path) -> None:
     for section, body in raw.items():
         if section not in SCHEMA:
             raise fail(f"unknown section; valid: {', '.join(SCHEMA)}", section)
-        if not isinstance(body, dict):
-            raise SuiteError(f"{path}: '{section}' must be a [{section}] table")
-        for key, value in body.items():
-            if key not in SCHEMA[section]:
-                raise fail(f"unknown key; valid: {', '.join(SCHEMA[section])}", section, key)
-            expected = SCHEMA[section][key]
-            if not _check_type(value, expected):
-                raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
+        for table in body if section in REPEATABLE and isinstance(body, list) else [body]:
+            if not isinstance(table, dict):
+                raise SuiteError(f"{path}: '{section}' must be a [{section}] table")
+            for key, value in table.items():
+                if key not in SCHEMA[section]:
+                    raise fail(f"unknown key; valid: {', '.join(SCHEMA[section])}", section, key)
+                expected = SCHEMA[section][key]
+                if not _check_type(value, expected):
+                    raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
     for section, keys in REQUIRED.items():
         for key in keys:
             if key not in raw.get(section, {}):
@@ -213,7 +217,9 @@ def load_suite(name_or_path: str) -> Suite:
     if choice:
         cells = [with_training(c, choice, r) for c, r in itertools.product(cells, recipes)]
     if "inference" in raw:
-        cells = [with_inference(c, _inference(raw["inference"], at("inference"))) for c in cells]
+        variants = raw["inference"] if isinstance(raw["inference"], list) else [raw["inference"]]
+        configs = [_inference(v, at("inference")) for v in variants]
+        cells = [with_inference(c, config) for c in cells for config in configs]
     device = resolve_device(grid.get("devices", ["auto"])[0])
     base = TimingConfig.for_device(device)
     timing = replace(

@@ -46,8 +46,8 @@ class SizeRecorder(nn.Module):
 # --- test-time augmentation -------------------------------------------------------------------------------------
 
 def test_tta_with_one_view_is_the_plain_model_exactly():
-    model = build_model("mobilenet", "skip", 5).eval()
-    x = torch.randn(1, 3, 64, 96)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 5, 3)).eval()
+    x = torch.randn(1, 3, 24, 36)
     with torch.no_grad():
         assert torch.equal(MultiScaleFlip(model, (1.0,), flip=False)(x), model(x))
     assert apply_inference(model, InferenceConfig()) is model
@@ -214,10 +214,24 @@ def test_attention_to_scale_trains_end_to_end():
         torch.testing.assert_close(fused, w[:, :1] * per_scale[0] + w[:, 1:] * per_scale[1])
 
 
+class WithAux(nn.Module):
+    """Like a decoder with an auxiliary head: ``(main, aux)`` in training, ``main`` in eval."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main, self.aux = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)
+
+    def forward(self, x):
+        return (self.main(x), self.aux(x)) if self.training else self.main(x)
+
+
 def test_attention_keeps_the_models_auxiliary_heads():
-    model = ScaleAttention(build_model("mobilenet", "psp", 3), 3, (1.0, 0.5)).train()
-    out = model(torch.randn(2, 3, 64, 64))
-    assert len(out) == 4  # fused, two scales, PSPNet's auxiliary head
+    model = ScaleAttention(WithAux(), 3, (1.0, 0.5, 0.25)).train()
+    x = torch.randn(2, 3, 16, 16)
+    out = model(x)
+    assert len(out) == 5 and all(o.shape == (2, 3, 16, 16) for o in out)  # fused, three scales, the aux head
+    torch.testing.assert_close(out[-1], model.model.aux(x))  # the first (full) scale's auxiliary output
+    assert model.eval()(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
 
 
 # --- grid, suites and CLI ----------------------------------------------------------------------------------------
@@ -227,18 +241,19 @@ def test_grid_records_add_ons_and_their_cost(tmp_path):
     common = ["grid", "--encoders", "mobilenet", "--decoders", "skip", "--size", "64x64", "--num-classes", "4",
               "--device", "cpu", "--profile-only", "--out", str(out), *FAST_CLI]
     assert main(common) == 0
-    assert main([*common, "--tta-scales", "1,1.5", "--flip"]) == 0  # into the same run: side by side
-    assert main([*common, "--decoders", "deeplabv3,skip", "--crf", "--mc-samples", "2"]) == 0
+    # into the same run, so the plain and augmented rows sit side by side
+    assert main([*common, "--tta-scales", "1,1.5", "--flip", "--crf", "--crf-iterations", "1"]) == 0
+    assert main([*common, "--mc-samples", "2"]) == 0  # skip has no dropout: a not-applicable row
     table = pd.read_csv(out / "table.csv")
-    assert len(table) == 4 and {"tta_scales", "tta_flip", "crf", "mc_samples", "attention_scales"} <= set(table)
-    skip = table[(table["decoder"] == "skip") & table["crf"].isna()].set_index(table["tta_scales"].fillna("plain"))
-    assert skip.loc["1,1.5", "tta_flip"] == True  # noqa: E712 - a pandas value
-    assert skip.loc["1,1.5", "gflops"] > 2 * skip.loc["plain", "gflops"]  # 2 x (1 + 1.5^2) views
-    crf_rows = table[table["crf"] == True].set_index("decoder")  # noqa: E712 - a pandas mask
-    assert crf_rows.loc["deeplabv3", "status"] == "ok" and crf_rows.loc["skip", "status"] == "not_applicable"
-    assert "needs dropout layers" in crf_rows.loc["skip", "error"]  # skip has no dropout for MC dropout
-    record = json.loads((out / "cells" / f"{crf_rows.loc['deeplabv3', 'cell_id']}.json").read_text())
-    assert record["mc_samples"] == 2 and record["crf_iterations"] == 5 and record["tta_scales"] == "1"
+    assert len(table) == 3 and {"tta_scales", "tta_flip", "crf", "mc_samples", "attention_scales"} <= set(table)
+    rows = table.fillna({"tta_scales": "plain"}).set_index("tta_scales")
+    assert rows.loc["plain", "status"] == "ok" and pd.isna(rows.loc["plain", "crf"])
+    augmented = rows.loc["1,1.5"]
+    assert augmented["status"] == "ok" and augmented["tta_flip"] == True and augmented["crf_iterations"] == 1  # noqa: E712
+    assert augmented["gflops"] > 2 * rows.loc["plain", "gflops"]  # 2 x (1 + 1.5^2) views
+    assert rows.loc["1", "status"] == "not_applicable" and "needs dropout layers" in rows.loc["1", "error"]
+    record = json.loads((out / "cells" / f"{rows.loc['1', 'cell_id']}.json").read_text())
+    assert record["mc_samples"] == 2 and record["crf"] is False and record["cell_id"].endswith("__mc2")
 
 
 def test_grid_rejects_bad_add_on_options(tmp_path, capsys):
@@ -248,6 +263,7 @@ def test_grid_rejects_bad_add_on_options(tmp_path, capsys):
     assert rc == 2 and err.startswith("error: test-time scales must be in (0, 4]") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_train_with_attention_then_eval_with_add_ons(tmp_path, capsys):
     out = tmp_path / "t"
     assert main(["train", "--encoder", "mobilenet", "--decoder", "deeplabv3", "--iterations", "2", "--batch-size", "2",
@@ -258,11 +274,22 @@ def test_train_with_attention_then_eval_with_add_ons(tmp_path, capsys):
     capsys.readouterr()
     maps = tmp_path / "maps"
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "--device", "cpu", "--format", "json",
-                 "--mc-samples", "2", "--flip", "--uncertainty-dir", str(maps)]) == 0
+                 "--split", "val", "--mc-samples", "2", "--flip", "--uncertainty-dir", str(maps)]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["miou"] <= 100
-    assert len(list(maps.glob("*_entropy.png"))) == len(list(maps.glob("*_variance.png"))) > 0
+    assert len(list(maps.glob("val_*_entropy.png"))) == len(list(maps.glob("val_*_variance.png"))) == 64
     rc = main(["eval", "--checkpoint", str(out / "last.pt"), "--uncertainty-dir", str(maps)])
     assert rc == 2 and "needs --mc-samples" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_grid_trains_with_attention_and_scores_with_mc_dropout(tmp_path):
+    out = tmp_path / "run"
+    assert main(["grid", "--encoders", "mobilenet", "--decoders", "deeplabv3", "--dataset", "synthetic",
+                 "--iterations", "2", "--train-batch-size", "2", "--size", "64x64", "--device", "cpu",
+                 "--attention-scales", "1,0.5", "--mc-samples", "2", "--crf", "--out", str(out), *FAST_CLI]) == 0
+    (row,) = pd.read_csv(out / "table.csv").to_dict("records")
+    assert row["status"] == "ok" and 0 <= row["miou"] <= 100
+    assert (row["attention_scales"], row["mc_samples"], row["crf"]) == ("1,0.5", 2, True)
 
 
 def test_suite_inference_table(tmp_path):
@@ -286,3 +313,29 @@ flip = true
     path.write_text(text.replace("flip = true", "flip = 1"))
     with pytest.raises(SuiteError, match=r"\[inference\] flip: must be bool"):
         load_suite(str(path))
+
+
+def test_suite_inference_variants_run_every_cell_plain_and_augmented(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("""[grid]
+encoders = ["mobilenet"]
+decoders = ["skip", "unet"]
+sizes = ["64x64"]
+devices = ["cpu"]
+
+[[inference]]
+
+[[inference]]
+tta_scales = [0.75, 1, 1.25]
+flip = true
+
+[[inference]]
+tta_sclaes = [1]
+""")
+    with pytest.raises(SuiteError, match=r"\[inference\] tta_sclaes: unknown key.*\(line 14\)"):
+        load_suite(str(path))
+    path.write_text(path.read_text().rsplit("[[inference]]", 1)[0])
+    cells = load_suite(str(path)).cells
+    assert [(c.decoder, c.inference and c.inference.tta_scales) for c in cells] == [
+        ("skip", None), ("skip", (0.75, 1.0, 1.25)), ("unet", None), ("unet", (0.75, 1.0, 1.25))]
+    assert len({c.cell_id for c in cells}) == 4

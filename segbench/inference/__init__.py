@@ -42,7 +42,8 @@ def parse_scales(text: str | None, what: str = "scales") -> tuple[float, ...] | 
     try:
         scales = tuple(float(s) for s in text.split(","))
     except ValueError:
-        raise ValueError(f"malformed {what} '{text}'; expected a comma list of numbers, e.g. 0.75,1,1.25") from None
+        expected = "expected a comma list of numbers, e.g. 0.75,1,1.25"
+        raise ValueError(f"malformed {what} '{text}'; {expected}") from None
     return scales
 
 
@@ -74,8 +75,12 @@ class InferenceConfig:
         if self.mc_samples < 0 or self.mc_samples == 1:
             raise ValueError(f"MC dropout samples must be 0 (off) or at least 2, not {self.mc_samples}")
         scales = self.attention_scales
-        if scales is not None and (len(scales) < 2 or any(not 0 < s <= 4 for s in scales) or len(set(scales)) != len(scales)):
-            raise ValueError(f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}")
+        if scales is not None and (
+            len(scales) < 2 or any(not 0 < s <= 4 for s in scales) or len(set(scales)) != len(scales)
+        ):
+            raise ValueError(
+                f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}"
+            )
 
     @classmethod
     def from_options(
@@ -102,7 +107,7 @@ class InferenceConfig:
         return self == InferenceConfig()
 
     def columns(self) -> dict[str, Any]:
-        """The record's key columns (scales as text such as ``"0.75,1,1.25"``, so tables can group on them)."""
+        """The record's key columns (scales as text, e.g. ``"0.75,1,1.25"``, so tables can group on them)."""
         return {
             "tta_scales": _format_scales(self.tta_scales),
             "tta_flip": self.flip,
@@ -140,7 +145,9 @@ def num_classes_of(model: nn.Module) -> int:
     return int(decoder.num_classes)
 
 
-def with_attention(model: nn.Module, config: InferenceConfig | None, num_classes: int | None = None) -> nn.Module:
+def with_attention(
+    model: nn.Module, config: InferenceConfig | None, num_classes: int | None = None
+) -> nn.Module:
     """``model`` inside attention to scale if ``config`` asks for it (do this before training)."""
     if config is None or config.attention_scales is None:
         return model

@@ -63,7 +63,8 @@ class ConvCRF(nn.Module):
             return nn.Parameter(torch.tensor(float(value)), requires_grad=learnable)
 
         self.w_app, self.w_smooth = param(w_app), param(w_smooth)
-        self.theta_alpha, self.theta_beta, self.theta_gamma = param(theta_alpha), param(theta_beta), param(theta_gamma)
+        self.theta_alpha, self.theta_beta = param(theta_alpha), param(theta_beta)
+        self.theta_gamma = param(theta_gamma)
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
 
@@ -87,7 +88,8 @@ class ConvCRF(nn.Module):
             inside = self._shifted(valid, dy, dx, size)[:, 0]
             colour = (rgb - self._shifted(rgb_pad, dy, dx, size)).pow(2).sum(1)
             dist2 = float(dy * dy + dx * dx)
-            app.append(inside * torch.exp(-dist2 / (2 * self.theta_alpha**2) - colour / (2 * self.theta_beta**2)))
+            exponent = -dist2 / (2 * self.theta_alpha**2) - colour / (2 * self.theta_beta**2)
+            app.append(inside * torch.exp(exponent))
             smooth.append(inside * torch.exp(-dist2 / (2 * self.theta_gamma**2)))
         app_k, smooth_k = torch.stack(app, 1), torch.stack(smooth, 1)
         app_k = app_k / app_k.sum(1, keepdim=True).clamp_min(1e-20)
@@ -96,7 +98,8 @@ class ConvCRF(nn.Module):
 
     def forward(self, image: torch.Tensor, unary: torch.Tensor) -> torch.Tensor:
         if image.shape[-2:] != unary.shape[-2:]:
-            raise ValueError(f"image {tuple(image.shape[-2:])} and unary {tuple(unary.shape[-2:])} sizes differ")
+            sizes = f"{tuple(image.shape[-2:])} and {tuple(unary.shape[-2:])}"
+            raise ValueError(f"the CRF's image and unary must have one size, not {sizes}")
         size = tuple(unary.shape[-2:])
         r = self.window // 2
         dtype = torch.promote_types(unary.dtype, torch.float32)  # fp32 under autocast, fp64 for gradcheck

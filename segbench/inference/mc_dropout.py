@@ -13,7 +13,9 @@ from torch import nn
 
 from segbench.models.decoders import NotApplicable
 
-DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+DROPOUT_TYPES = (
+    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout
+)
 
 
 def dropout_layers(model: nn.Module) -> list[nn.Module]:
@@ -22,7 +24,7 @@ def dropout_layers(model: nn.Module) -> list[nn.Module]:
 
 @dataclass(frozen=True)
 class Uncertainty:
-    """Per-pixel results of N passes: mean probabilities ``[N, C, H, W]``, entropy and variance ``[N, H, W]``."""
+    """Per-pixel results of the passes: mean probabilities ``[N, C, H, W]``; entropy, variance ``[N, H, W]``."""
 
     mean: torch.Tensor
     entropy: torch.Tensor
@@ -46,7 +48,8 @@ class MCDropout(nn.Module):
             raise ValueError(f"MC dropout needs at least 2 samples, not {samples}")
         if not dropout_layers(model):
             raise NotApplicable(
-                "MC dropout needs dropout layers and this model has none (decoders with dropout: fcn8s, fcn16s, fcn32s, psp, deeplabv1, deeplabv3, deeplabv3plus)"
+                "MC dropout needs dropout layers and this model has none "
+                "(decoders with dropout: fcn8s, fcn16s, fcn32s, psp, deeplabv1, deeplabv3, deeplabv3plus)"
             )
         self.model = model
         self.samples = samples
