@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -156,7 +158,7 @@ def test_crf_is_differentiable():
     crf = ConvCRF(iterations=2, window=3, learnable=True).double()
     image = torch.randn(1, 3, 4, 5, dtype=torch.double, requires_grad=True)
     unary = torch.randn(1, 2, 4, 5, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda i, u: crf(i, u), (image, unary))
+    assert torch.autograd.gradcheck(lambda i, u: crf(i, u), (image, unary), fast_mode=True)
     crf(image, unary).logsumexp(1).sum().backward()
     for p in crf.parameters():
         assert p.grad is not None and torch.isfinite(p.grad) and p.grad != 0
@@ -339,3 +341,41 @@ tta_sclaes = [1]
     assert [(c.decoder, c.inference and c.inference.tta_scales) for c in cells] == [
         ("skip", None), ("skip", (0.75, 1.0, 1.25)), ("unet", None), ("unet", (0.75, 1.0, 1.25))]
     assert len({c.cell_id for c in cells}) == 4
+
+
+CAMVID = Path(os.environ.get("SEGBENCH_CAMVID", Path(__file__).resolve().parents[2] / "shared/datasets/camvid"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (CAMVID / "test.txt").is_file(), reason=f"CamVid not found at {CAMVID}")
+def test_crf_does_not_lower_miou_on_camvid():
+    """A briefly trained model at quarter resolution; the CRF with its defaults must not cost mIoU."""
+    from torch.utils.data import Subset
+    from torchvision.transforms import v2
+
+    from segbench.data import build_dataset, eval_transforms, train_transforms
+    from segbench.evaluate import eval_loader, evaluate
+    from segbench.train import TrainConfig, Trainer
+
+    size = (90, 120)
+    model = build_model("mobilenet", "skip", 11)
+    train_set = build_dataset("camvid", CAMVID, "train")
+    train_set.transform = train_transforms(size, scale_range=(0.2, 0.375), ignore_index=11)
+    recipe = TrainConfig(iterations=60, batch_size=8, lr=2e-3, warmup_iters=10, class_weights=True)
+    Trainer(model, train_set, None, recipe, torch.device("cpu")).fit()
+    reduced = v2.Compose([v2.Resize(size), *eval_transforms().transforms])
+    test_set = build_dataset("camvid", CAMVID, "test", transform=reduced)
+    loader = eval_loader(Subset(test_set, range(40)))
+    plain = evaluate(model, loader, 11, 11, torch.device("cpu")).miou
+    refined = evaluate(apply_inference(model, InferenceConfig(crf=True)), loader, 11, 11, torch.device("cpu")).miou
+    assert refined >= plain > 5
+
+
+@pytest.mark.skipif(not (CAMVID / "test.txt").is_file(), reason=f"CamVid not found at {CAMVID}")
+def test_shipped_inference_suite(monkeypatch):
+    from segbench.suites import SUITES_DIR
+
+    monkeypatch.chdir(SUITES_DIR.parent)
+    cells = load_suite("inference").cells
+    assert [c.inference.tag if c.inference else "" for c in cells] == ["", "ms0.75-1-1.25_flip", "crf5", "mc8",
+                                                                         "att1-0.5"]
