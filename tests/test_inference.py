@@ -276,7 +276,7 @@ def test_train_with_attention_then_eval_with_add_ons(tmp_path, capsys):
     capsys.readouterr()
     maps = tmp_path / "maps"
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "--device", "cpu", "--format", "json",
-                 "--split", "val", "--mc-samples", "2", "--flip", "--uncertainty-dir", str(maps)]) == 0
+                 "--split", "val", "--mc-samples", "2", "--uncertainty-dir", str(maps)]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["miou"] <= 100
     assert len(list(maps.glob("val_*_entropy.png"))) == len(list(maps.glob("val_*_variance.png"))) == 64
     rc = main(["eval", "--checkpoint", str(out / "last.pt"), "--uncertainty-dir", str(maps)])

@@ -110,6 +110,6 @@ class ConvCRF(nn.Module):
             q_pad = F.pad(logits.softmax(dim=1), (r, r, r, r))
             message = torch.zeros_like(unary)
             for o, (dy, dx) in enumerate(self.offsets()):
-                message = message + kernel[:, o : o + 1] * self._shifted(q_pad, dy, dx, size)
+                message.addcmul_(kernel[:, o : o + 1], self._shifted(q_pad, dy, dx, size))  # in place: no copies
             logits = unary + message
         return logits
