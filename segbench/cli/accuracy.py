@@ -16,23 +16,23 @@ from segbench.cli.params import (
     ClassWeights,
     Crf,
     CrfIterations,
-    Flip,
-    McSamples,
-    TtaScales,
     CropSize,
     DataRoot,
     Deterministic,
     Device,
     Epochs,
     EvalSplit,
+    Flip,
     Iterations,
     LearningRate,
+    McSamples,
     Optimizer,
     Seed,
     TimeBudget,
     TrainBatch,
     TrainPrecision,
     TrainSplit,
+    TtaScales,
     ValSplit,
     WarmupIters,
     WeightDecay,
@@ -45,8 +45,8 @@ from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
 from segbench.inference import InferenceConfig
-from segbench.models.decoders import NotApplicable
 from segbench.measure.metrics import SegMetrics
+from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import write_json_atomic
