@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from segbench.inference import PLAIN_COLUMNS, InferenceConfig, apply_inference, with_attention
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
@@ -64,6 +65,8 @@ class CellConfig:
     dataset_options: tuple[tuple[str, Any], ...] = ()
     #: Where the data lives: not part of the fingerprint, so moving a dataset keeps finished cells.
     data_root: str | None = field(default=None, compare=False)
+    #: Inference add-ons (TTA, CRF, MC dropout, attention to scale); None is the plain model.
+    inference: InferenceConfig | None = None
 
     @property
     def cell_id(self) -> str:
@@ -83,6 +86,8 @@ class CellConfig:
             parts.append("pre")
         if self.dataset:
             parts += [self.dataset, f"s{self.train.seed if self.train else 0}"]
+        if self.inference and self.inference.tag:
+            parts.append(self.inference.tag)
         return "__".join(parts).replace(":", "-").replace("/", "-")
 
     @property
@@ -92,12 +97,17 @@ class CellConfig:
         config["train"] = asdict(self.train) if self.train else None
         if config["train"] and config["train"]["nproc_per_node"] == 1:
             del config["train"]["nproc_per_node"]  # one process: the fingerprint it had before the field
+        if self.inference is None:  # cells without add-ons keep the fingerprint they had before add-ons
+            del config["inference"]
+        else:
+            config["inference"] = asdict(self.inference)
         blob = json.dumps(config, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
-        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("train", "dataset_options")}
+        flattened = ("train", "dataset_options", "inference")
+        key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in flattened}
         key["dataset_options"] = dict(self.dataset_options)
         if not self.dataset:
             key.update(train_split=None, val_split=None, eval_split=None)
@@ -105,6 +115,7 @@ class CellConfig:
         key["train_budget"] = self.train.budget if self.train else None
         if self.train:
             key.update({f"train_{k}": v for k, v in asdict(self.train).items()})
+        key.update(self.inference.columns() if self.inference else PLAIN_COLUMNS)
         return key
 
 
@@ -126,7 +137,13 @@ def with_training(cell: CellConfig, data: DataChoice, recipe: TrainConfig) -> Ce
 def build_cell_model(cell: CellConfig) -> torch.nn.Module:
     """The cell's model, initialised from its seed: the same cell starts from the same weights in any process."""
     seed_everything(cell.train.seed if cell.train else 0, cell.train.deterministic if cell.train else False)
-    return build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
+    model = build_model(cell.encoder, cell.decoder, cell.num_classes, pretrained=cell.pretrained)
+    return with_attention(model, cell.inference, cell.num_classes)
+
+
+def with_inference(cell: CellConfig, inference: InferenceConfig | None) -> CellConfig:
+    """``cell`` with inference add-ons (a plain configuration is stored as None)."""
+    return replace(cell, inference=None if inference is None or inference.is_plain else inference)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -172,13 +189,14 @@ def run_cell(
     try:
         t0 = time.perf_counter()
         model = build_cell_model(cell)
+        deployed = apply_inference(model, cell.inference)  # refuses an impossible add-on before training
         record["time_build_s"] = time.perf_counter() - t0
         if cell.dataset and cell.train and cell.train.nproc_per_node > 1:
             record.update(train_and_evaluate_launched(cell, model, artifacts_dir))
         elif cell.dataset and cell.train:
             record.update(train_and_evaluate(cell, model, artifacts_dir, on_train_event))
         result = profile(
-            model,
+            deployed,
             (cell.input_h, cell.input_w),
             device=cell.device,
             batch_size=cell.batch_size,
@@ -231,7 +249,8 @@ def train_and_evaluate(
     eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split, **options)
 
     spec = {"encoder": cell.encoder, "decoder": cell.decoder, "num_classes": cell.num_classes,
-            "dataset": cell.dataset, "fingerprint": cell.fingerprint}
+            "dataset": cell.dataset, "fingerprint": cell.fingerprint,
+            "attention_scales": cell.inference.attention_scales if cell.inference else None}
     trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
     last = artifacts_dir / "last.pt" if artifacts_dir is not None else None
     if last is not None and last.is_file():
@@ -240,7 +259,8 @@ def train_and_evaluate(
             trainer.restore(ckpt)
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
-    metrics = evaluate(model, loader, info.num_classes, info.ignore_index, device, recipe.precision,
+    deployed = apply_inference(model, cell.inference)  # the model with its inference add-ons, if any
+    metrics = evaluate(deployed, loader, info.num_classes, info.ignore_index, device, recipe.precision,
                        recipe.channels_last)
     return {
         **metrics.to_dict(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from segbench.measure.metrics import ConfusionMatrix, SegMetrics
+
+if TYPE_CHECKING:
+    from segbench.inference import InferenceConfig
 
 PRED_SUFFIXES = (".png",)
 
@@ -120,6 +124,10 @@ def load_checkpoint(checkpoint: Path, device: str | torch.device = "cpu") -> tup
     if not {"encoder", "decoder", "num_classes"} <= set(spec):
         raise ValueError(f"{checkpoint} has no model spec; expected a checkpoint written by segbench train or grid")
     model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
+    if spec.get("attention_scales"):
+        from segbench.inference import ScaleAttention
+
+        model = ScaleAttention(model, spec["num_classes"], spec["attention_scales"])
     model.load_state_dict(ckpt["model"])
     return model.to(device).eval(), ckpt
 
@@ -130,13 +138,25 @@ def evaluate_checkpoint(
     data_root: str | None = None,
     split: str | None = None,
     device: str = "auto",
+    inference: InferenceConfig | None = None,
+    uncertainty_dir: Path | None = None,
 ) -> tuple[SegMetrics, list[str]]:
-    """Rebuild the model a checkpoint was trained as, and score it on ``dataset``/``split``."""
+    """Rebuild the model a checkpoint was trained as, and score it on ``dataset``/``split``.
+
+    ``inference`` adds test-time add-ons; with MC dropout, ``uncertainty_dir``
+    receives each image's entropy and variance maps.
+    """
     from segbench.data import build_dataset, dataset_info
+    from segbench.inference import MCDropout, apply_inference, save_uncertainty_maps
     from segbench.measure.profile import resolve_device
 
+    if inference is not None and inference.attention_scales is not None:
+        raise ValueError("attention to scale is trained with the model; use --attention-scales with train or grid")
+    if uncertainty_dir is not None and not (inference and inference.mc_samples):
+        raise ValueError("--uncertainty-dir needs --mc-samples N (N >= 2)")
     dev = resolve_device(device)
     model, ckpt = load_checkpoint(checkpoint, dev)
+    model = apply_inference(model, inference)
     spec = ckpt["model_spec"]
     name = dataset or spec.get("dataset")
     if name is None:
@@ -147,6 +167,15 @@ def evaluate_checkpoint(
     split = split or ("test" if "test" in info.splits else "val")
     ds = build_dataset(name, data_root, split)
     config = ckpt.get("config", {})
+    on_batch = None
+    if uncertainty_dir is not None:  # one image per batch, in order: the n-th batch is the n-th stem
+        mc = next(m for m in model.modules() if isinstance(m, MCDropout))
+        mc.keep_last = True
+        stems = iter(ds.stems)  # type: ignore[attr-defined]
+
+        def on_batch() -> None:
+            save_uncertainty_maps(mc.last, [next(stems)], uncertainty_dir)
+
     metrics = evaluate(model, eval_loader(ds), info.num_classes, info.ignore_index, dev,
-                       config.get("precision", "fp32"), config.get("channels_last", False))
+                       config.get("precision", "fp32"), config.get("channels_last", False), on_batch)
     return metrics, list(info.class_names)

@@ -36,6 +36,13 @@ KEY_COLUMNS = [
     "num_classes",
     "dataset",
     "seed",
+    # inference add-ons (segbench.inference); empty for the plain model
+    "tta_scales",
+    "tta_flip",
+    "crf",
+    "crf_iterations",
+    "mc_samples",
+    "attention_scales",
 ]
 
 #: Record fields holding measurements: NaN when a cell did not produce them.

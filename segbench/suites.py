@@ -8,6 +8,8 @@ settings and its comparison tolerances::
     [data]     dataset, root, train_split, val_split, eval_split, options   (absent: costs only)
     [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
+    [inference] tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales   (absent: plain model;
+               several [[inference]] tables: every cell once per variant, an empty one being the plain model)
     [compare]  baseline, latency_factor, memory_ratio, miou_drop, latency_gate, ...
     [execution] executor, timeout, ray_address, max_retries, concurrency   (command-line options win)
 
@@ -26,9 +28,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from segbench.cell import CellConfig, with_training
+from segbench.cell import CellConfig, with_inference, with_training
 from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
+from segbench.inference import InferenceConfig
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models.catalog import model_label
@@ -58,6 +61,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "seeds": list[int], "deterministic": bool, "workers": int, "nproc_per_node": int,
     },
     "measure": {"warmup_iters": int, "min_iters": int, "min_time": float},
+    "inference": {
+        "tta_scales": list[float], "flip": bool, "crf": bool, "crf_iterations": int, "mc_samples": int,
+        "attention_scales": list[float],
+    },
     "compare": {
         "baseline": str, "latency_factor": float, "memory_ratio": float, "miou_drop": float,
         "latency_gate": bool, "alpha": float, "fail_on_removed": bool, "memory_gate": bool,
@@ -67,6 +74,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 #: Each section's required keys; a tuple inside means "any one of these".
 REQUIRED: dict[str, tuple[str | tuple[str, ...], ...]] = {"grid": (("encoders", "decoders", "models"),)}
+#: Sections that may repeat as ``[[section]]``: each [[inference]] is one variant of every cell.
+REPEATABLE = ("inference",)
 
 
 class SuiteError(ValueError):
@@ -114,7 +123,7 @@ def _line_of(text: str, section: str, key: str | None = None) -> int | None:
     """The line of ``[section]`` (or of ``key =`` inside it) in the TOML text, 1-based."""
     current = None
     for number, line in enumerate(text.splitlines(), 1):
-        header = re.match(r"^\s*\[([^\]]+)\]", line)
+        header = re.match(r"^\s*\[\[?([^\]]+)\]", line)
         if header:
             current = header.group(1).strip()
             if key is None and current == section:
@@ -152,14 +161,15 @@ def validate(raw: dict[str, Any], text: str, path: Path) -> None:
     for section, body in raw.items():
         if section not in SCHEMA:
             raise fail(f"unknown section; valid: {', '.join(SCHEMA)}", section)
-        if not isinstance(body, dict):
-            raise SuiteError(f"{path}: '{section}' must be a [{section}] table")
-        for key, value in body.items():
-            if key not in SCHEMA[section]:
-                raise fail(f"unknown key; valid: {', '.join(SCHEMA[section])}", section, key)
-            expected = SCHEMA[section][key]
-            if not _check_type(value, expected):
-                raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
+        for table in body if section in REPEATABLE and isinstance(body, list) else [body]:
+            if not isinstance(table, dict):
+                raise SuiteError(f"{path}: '{section}' must be a [{section}] table")
+            for key, value in table.items():
+                if key not in SCHEMA[section]:
+                    raise fail(f"unknown key; valid: {', '.join(SCHEMA[section])}", section, key)
+                expected = SCHEMA[section][key]
+                if not _check_type(value, expected):
+                    raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
     for section, keys in REQUIRED.items():
         for key in keys:
             alternatives = key if isinstance(key, tuple) else (key,)
@@ -200,7 +210,8 @@ def load_suite(name_or_path: str) -> Suite:
     try:
         for device in grid.get("devices", ["auto"]):
             cells += expand_grid(
-                grid.get("encoders"), grid.get("decoders"), models=grid.get("models"), sizes=sizes, batch_sizes=grid.get("batch_sizes", [1]),
+                grid.get("encoders"), grid.get("decoders"), models=grid.get("models"), sizes=sizes,
+                batch_sizes=grid.get("batch_sizes", [1]),
                 precisions=grid.get("precisions", ["fp32"]), device=device,
                 num_classes=choice.num_classes if choice else grid.get("num_classes", 21),
                 channels_last=grid.get("channels_last", False), threads=grid.get("threads"),
@@ -216,6 +227,10 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"{at('train')}: a training recipe needs a [data] table (e.g. dataset = \"synthetic\")")
     if choice:
         cells = [with_training(c, choice, r) for c, r in itertools.product(cells, recipes)]
+    if "inference" in raw:
+        variants = raw["inference"] if isinstance(raw["inference"], list) else [raw["inference"]]
+        configs = [_inference(v, at("inference")) for v in variants]
+        cells = [with_inference(c, config) for c in cells for config in configs]
     device = resolve_device(grid.get("devices", ["auto"])[0])
     base = TimingConfig.for_device(device)
     timing = replace(
@@ -244,3 +259,16 @@ def _recipe(train: dict[str, Any], seed: int):  # noqa: ANN202 - a TrainConfig
         "fp32", False, seed, train.get("deterministic", False), train.get("workers", 0),
         train.get("nproc_per_node", 1),
     )
+
+
+def _inference(table: dict[str, Any], where: str) -> InferenceConfig:
+    def scales(key: str) -> str | None:
+        return ",".join(str(v) for v in table[key]) if key in table else None
+
+    try:
+        return InferenceConfig.from_options(
+            scales("tta_scales"), table.get("flip", False), table.get("crf", False), table.get("crf_iterations", 5),
+            table.get("mc_samples", 0), scales("attention_scales"),
+        )
+    except ValueError as e:
+        raise SuiteError(f"{where}: {e}") from None

@@ -16,38 +16,48 @@ from segbench.cell import (
     build_cell_model,
     train_and_evaluate,
     train_and_evaluate_launched,
+    with_inference,
     with_training,
 )
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
+    AttentionScales,
     ClassWeights,
+    Crf,
+    CrfIterations,
     CropSize,
     DataRoot,
     Deterministic,
     Device,
     Epochs,
     EvalSplit,
+    Flip,
     Iterations,
     LearningRate,
     NprocPerNode,
+    McSamples,
     Optimizer,
     Seed,
     TimeBudget,
     TrainBatch,
     TrainPrecision,
     TrainSplit,
+    TtaScales,
     ValSplit,
     WarmupIters,
     WeightDecay,
     Workers,
+    INFERENCE,
     TRAINING,
 )
 from segbench.data import DatasetNotFoundError, UnknownSplitError, build_dataset
 from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
+from segbench.inference import InferenceConfig
 from segbench.measure.metrics import SegMetrics
 from segbench.models.catalog import model_label
+from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import write_json_atomic
@@ -82,6 +92,7 @@ def train(
     deterministic: Deterministic = False,
     workers: Workers = 0,
     nproc_per_node: NprocPerNode = 1,
+    attention_scales: AttentionScales = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
         "results/runs/train"
     ),
@@ -106,6 +117,7 @@ def train(
         pair = {"models": [model]} if model else {"encoders": [encoder], "decoders": [decoder]}
         cell = expand_grid(**pair, device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
         cell = with_training(cell, data, recipe)
+        cell = with_inference(cell, InferenceConfig.from_options(attention_scales=attention_scales))
         model = build_cell_model(cell)
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
@@ -169,11 +181,21 @@ def eval_(
     split: Annotated[Optional[str], typer.Option(help="Split to score (default test, else val).")] = None,
     device: Device = "auto",
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    tta_scales: TtaScales = None,
+    flip: Flip = False,
+    crf: Crf = False,
+    crf_iterations: CrfIterations = 5,
+    mc_samples: McSamples = 0,
+    uncertainty_dir: Annotated[Optional[Path], typer.Option(
+        help="With --mc-samples: write <stem>_entropy.png and <stem>_variance.png here.", rich_help_panel=INFERENCE,
+    )] = None,
 ) -> None:
-    """Score a trained model's checkpoint on a dataset split."""
+    """Score a trained model's checkpoint on a dataset split (optionally with inference add-ons)."""
     try:
-        metrics, names = evaluate_checkpoint(checkpoint, dataset, data_root, split, device)
-    except (ValueError, FileNotFoundError, KeyError) as e:
+        inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples)
+        metrics, names = evaluate_checkpoint(checkpoint, dataset, data_root, split, device, inference,
+                                             uncertainty_dir)
+    except (ValueError, FileNotFoundError, KeyError, NotApplicable) as e:
         raise UserError(str(e).strip("'\"")) from None
     _print_metrics(metrics, names, output_format, title=str(checkpoint))
 

@@ -10,12 +10,15 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.cell import CellConfig, with_training
+from segbench.cell import CellConfig, with_inference, with_training
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
+    AttentionScales,
     CellTimeout,
     ClassWeights,
     Concurrency,
+    Crf,
+    CrfIterations,
     CropSize,
     DataRoot,
     Dataset,
@@ -25,10 +28,12 @@ from segbench.cli.params import (
     Encoders,
     Epochs,
     EvalSplit,
+    Flip,
     Iterations,
     ExecutorName,
     LearningRate,
     MaxRetries,
+    McSamples,
     Models,
     NprocPerNode,
     Optimizer,
@@ -37,6 +42,7 @@ from segbench.cli.params import (
     TimeBudget,
     TrainBatch,
     TrainSplit,
+    TtaScales,
     ValSplit,
     WarmupIters,
     WeightDecay,
@@ -47,6 +53,7 @@ from segbench.distributed import check_nproc
 from segbench.executors import default_executor, make_executor
 from segbench.display import grid_table, registry_table
 from segbench.grid import expand_grid, parse_size
+from segbench.inference import InferenceConfig
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
@@ -124,6 +131,12 @@ def grid(
     deterministic: Deterministic = False,
     workers: Workers = 0,
     nproc_per_node: NprocPerNode = 1,
+    tta_scales: TtaScales = None,
+    flip: Flip = False,
+    crf: Crf = False,
+    crf_iterations: CrfIterations = 5,
+    mc_samples: McSamples = 0,
+    attention_scales: AttentionScales = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
@@ -166,6 +179,8 @@ def grid(
         )
         if data:
             cells = [with_training(c, data, recipe) for c in cells]
+        inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales)
+        cells = [with_inference(c, inference) for c in cells]
         timing = _timing(device, warmup_iters, min_iters, min_time)
         runner = _executor(device, executor, timeout, ray_address, max_retries, concurrency)
     except (ValueError, FileNotFoundError) as e:

@@ -49,3 +49,10 @@ MaxRetries = Annotated[Optional[int], typer.Option(
 Concurrency = Annotated[Optional[int], typer.Option(
     help="Cells run at once per machine on CPU (ray; default 1, so timings never overlap).",
     rich_help_panel=EXECUTION)]
+INFERENCE = "Inference add-ons"
+TtaScales = Annotated[Optional[str], typer.Option(help="Test-time scales, e.g. 0.75,1,1.25 (softmax averaged).", rich_help_panel=INFERENCE)]
+Flip = Annotated[bool, typer.Option("--flip", help="Also average the mirrored input's prediction.", rich_help_panel=INFERENCE)]
+Crf = Annotated[bool, typer.Option("--crf", help="Refine with a convolutional dense CRF (7x7 window).", rich_help_panel=INFERENCE)]
+CrfIterations = Annotated[int, typer.Option(help="Mean-field iterations of the CRF.", rich_help_panel=INFERENCE)]
+McSamples = Annotated[int, typer.Option(help="Monte-Carlo dropout passes (0: off; needs dropout).", rich_help_panel=INFERENCE)]
+AttentionScales = Annotated[Optional[str], typer.Option(help="Train with attention to scale over these scales, e.g. 1,0.5.", rich_help_panel=INFERENCE)]
