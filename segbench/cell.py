@@ -22,7 +22,7 @@ from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
 from segbench.models.decoders import NotApplicable
-from segbench.results import NUMERIC_COLUMNS
+from segbench.results import IMPLIED_TRAINING_KEYS, NUMERIC_COLUMNS
 from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
 
 if TYPE_CHECKING:
@@ -84,6 +84,9 @@ class CellConfig:
         """Hash of the full configuration: a finished cell is reused only if this matches."""
         config = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         config["train"] = asdict(self.train) if self.train else None
+        for column, implied in IMPLIED_TRAINING_KEYS.items():  # newer fields at their old value: same hash
+            if config["train"] and config["train"].get(column.removeprefix("train_")) == implied:
+                del config["train"][column.removeprefix("train_")]
         blob = json.dumps(config, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

@@ -72,6 +72,7 @@ def train_config(
     seed: int,
     deterministic: bool,
     workers: int,
+    loss: str = "ce",
 ) -> TrainConfig:
     """A recipe from flags; without a budget, the default number of iterations."""
     if epochs is None and iterations is None and time_budget is None:
@@ -95,4 +96,5 @@ def train_config(
         seed=seed,
         deterministic=deterministic,
         num_workers=workers,
+        loss=loss,
     )

@@ -21,6 +21,7 @@ from segbench.cli.params import (
     EvalSplit,
     Iterations,
     LearningRate,
+    Loss,
     Optimizer,
     Seed,
     TimeBudget,
@@ -65,6 +66,7 @@ def train(
     weight_decay: WeightDecay = 1e-4,
     lr_warmup: WarmupIters = 20,
     class_weights: ClassWeights = False,
+    loss: Loss = "ce",
     precision: TrainPrecision = "fp32",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format.", rich_help_panel=TRAINING)] = False,
     seed: Seed = 0,
@@ -79,7 +81,7 @@ def train(
         data = data_choice(dataset, data_root, train_split, val_split, eval_split)
         recipe = train_config(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, precision, channels_last, seed, deterministic, workers,
+            class_weights, precision, channels_last, seed, deterministic, workers, loss=loss,
         )
         cell = expand_grid([encoder], [decoder], device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
         cell = with_training(cell, data, recipe)

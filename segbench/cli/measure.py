@@ -24,6 +24,7 @@ from segbench.cli.params import (
     EvalSplit,
     Iterations,
     LearningRate,
+    Loss,
     Optimizer,
     Seed,
     TimeBudget,
@@ -37,6 +38,7 @@ from segbench.cli.params import (
 from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
 from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, expand_grid, parse_size
+from segbench.losses import LOSSES
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
@@ -50,6 +52,7 @@ class Listable(str, Enum):
     encoders = "encoders"
     decoders = "decoders"
     datasets = "datasets"
+    losses = "losses"
 
 
 def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_time: float | None) -> TimingConfig:
@@ -95,6 +98,7 @@ def grid(
     weight_decay: WeightDecay = 1e-4,
     lr_warmup: WarmupIters = 20,
     class_weights: ClassWeights = False,
+    loss: Loss = "ce",
     seed: Seed = 0,
     deterministic: Deterministic = False,
     workers: Workers = 0,
@@ -115,7 +119,7 @@ def grid(
             data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
             recipe = train_config(
                 epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
-                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers,
+                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers, loss=loss,
             )
         elif dataset is not None:
             raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
@@ -220,14 +224,17 @@ def run(
 
 
 @app.command("list")
-def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
-    """List the registered encoders, decoders or datasets."""
+def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, datasets or losses")]) -> None:
+    """List the registered encoders, decoders, datasets or training losses."""
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
     elif what is Listable.decoders:
         entries = [(n, DECODERS.metadata(n)) for n in DECODERS.names()]
         out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
+    elif what is Listable.losses:
+        entries = [(n, LOSSES.metadata(n)) for n in LOSSES.names()]
+        out.print(registry_table("losses", entries, ["paper", "year", "class_weights"]))
     else:
         infos = [DATASETS.get(n).info for n in DATASETS.names()]
         entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})
