@@ -84,9 +84,10 @@ class CellConfig:
         """Hash of the full configuration: a finished cell is reused only if this matches."""
         config = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         config["train"] = asdict(self.train) if self.train else None
-        for column, implied in IMPLIED_TRAINING_KEYS.items():  # newer fields at their old value: same hash
-            if config["train"] and config["train"].get(column.removeprefix("train_")) == implied:
-                del config["train"][column.removeprefix("train_")]
+        for column, implied in IMPLIED_TRAINING_KEYS.items():  # a newer field at its old value: the old hash
+            name = column.removeprefix("train_")
+            if config["train"] and config["train"].get(name) == implied:
+                del config["train"][name]
         blob = json.dumps(config, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

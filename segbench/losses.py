@@ -10,9 +10,11 @@ are taken by the losses that average over pixels (``ce``, ``focal``,
 weights for them rather than silently dropping them.
 
 Defaults: focal ``gamma = 2`` (Lin et al. 2017); OHEM keeps pixels whose
-probability of the true class is below ``0.7``, and at least the
-``100_000`` hardest pixels of the batch (the PSPNet/OCNet/HRNet recipe; a
-batch with fewer valid pixels is plain cross-entropy); Dice adds ``1`` to
+probability of the true class is below ``0.7``, and at least the hardest
+tenth of the batch's valid pixels (mmsegmentation's Cityscapes OHEM
+configs keep at least 100 000 of the 2 x 512 x 1024 pixels a GPU sees per
+step; a share rather than a count keeps OHEM from turning into plain
+cross-entropy on small inputs); Dice adds ``1`` to
 numerator and denominator and pools the batch's pixels per class; Lovász
 averages over the classes present in the batch's labels (Berman et al.
 2018, ``classes='present', per_image=False``). Losses are computed in
@@ -21,6 +23,7 @@ float32 whatever the autocast precision.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -35,7 +38,7 @@ LOSSES: Registry[LossFactory] = Registry("loss")
 DEFAULT_LOSS = "ce"
 FOCAL_GAMMA = 2.0
 OHEM_THRESHOLD = 0.7
-OHEM_MIN_KEPT = 100_000
+OHEM_MIN_KEPT_FRACTION = 0.1
 DICE_SMOOTH = 1.0
 
 
@@ -81,9 +84,9 @@ class OhemCrossEntropyLoss(nn.Module):
     """Cross-entropy over the hard pixels only (online hard example mining).
 
     A pixel is hard when its probability of the true class is below
-    ``threshold``; if fewer than ``min_kept`` are, the ``min_kept`` least
-    probable pixels are kept instead (all of them in a smaller batch), so
-    late in training the loss still sees a fixed share of the batch.
+    ``threshold``; if fewer than ``min_kept_fraction`` of the valid pixels
+    are (rounded up), that many of the least probable are kept instead, so
+    late in training the loss still sees a share of the batch.
     """
 
     def __init__(
@@ -91,12 +94,13 @@ class OhemCrossEntropyLoss(nn.Module):
         ignore_index: int,
         weight: torch.Tensor | None = None,
         threshold: float = OHEM_THRESHOLD,
-        min_kept: int = OHEM_MIN_KEPT,
+        min_kept_fraction: float = OHEM_MIN_KEPT_FRACTION,
     ) -> None:
         super().__init__()
-        if not 0 < threshold <= 1 or min_kept < 0:
-            raise ValueError(f"OHEM needs 0 < threshold <= 1 and min_kept >= 0, not {threshold}, {min_kept}")
-        self.ignore_index, self.threshold, self.min_kept = ignore_index, threshold, min_kept
+        if not 0 < threshold <= 1 or not 0 <= min_kept_fraction <= 1:
+            raise ValueError(f"OHEM needs 0 < threshold <= 1 and 0 <= min_kept_fraction <= 1, "
+                             f"not {threshold}, {min_kept_fraction}")
+        self.ignore_index, self.threshold, self.min_kept_fraction = ignore_index, threshold, min_kept_fraction
         self.register_buffer("weight", weight)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -104,9 +108,10 @@ class OhemCrossEntropyLoss(nn.Module):
         nll = F.cross_entropy(x, y, reduction="none")
         p_true = (-nll.detach()).exp()
         hard = p_true < self.threshold
-        if int(hard.sum()) < self.min_kept:
+        min_kept = math.ceil(self.min_kept_fraction * len(p_true))
+        if int(hard.sum()) < min_kept:
             hard = torch.zeros_like(hard)
-            hard[p_true.topk(min(self.min_kept, len(p_true)), largest=False).indices] = True
+            hard[p_true.topk(min_kept, largest=False).indices] = True
         return _weighted_mean(nll[hard], y[hard], self.weight)
 
 

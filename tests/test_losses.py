@@ -78,17 +78,20 @@ def test_focal_down_weights_easy_pixels():
 
 def test_ohem_keeps_the_hard_pixels():
     logits, target = shared_case()
-    # p_t = (.75, .5, .75, .25): below 0.7 are the pixels with .5 and .25
-    hard_only = OhemCrossEntropyLoss(IGNORE, threshold=0.7, min_kept=0)
-    assert float(hard_only(logits, target)) == pytest.approx((math.log(2) + math.log(4)) / 2)
-    # at least 3 kept: the three least probable (one of the two .75s; both have nll ln 4/3)
-    three = OhemCrossEntropyLoss(IGNORE, threshold=0.7, min_kept=3)
+    # p_t = (.75, .5, .75, .25): below 0.7 are the pixels with .5 and .25, more than the default
+    # minimum (a tenth of 4 pixels, rounded up: 1)
+    hard_only = (math.log(2) + math.log(4)) / 2
+    assert float(build_loss("ohem", IGNORE)(logits, target)) == pytest.approx(hard_only)
+    # at least 3 of 4 kept: the three least probable (one of the two .75s; both have nll ln 4/3)
+    three = OhemCrossEntropyLoss(IGNORE, threshold=0.7, min_kept_fraction=0.75)
     assert float(three(logits, target)) == pytest.approx((math.log(4) + math.log(2) + math.log(4 / 3)) / 3)
-    # the default min_kept (100 000) exceeds these 4 pixels: every pixel counts, i.e. cross-entropy
-    assert float(build_loss("ohem", IGNORE)(logits, target)) == pytest.approx(
+    # nothing below a threshold of 0.2: the default keeps the single least probable pixel (.25)
+    assert float(OhemCrossEntropyLoss(IGNORE, threshold=0.2)(logits, target)) == pytest.approx(math.log(4))
+    # a threshold of 1 keeps every pixel: cross-entropy
+    assert float(OhemCrossEntropyLoss(IGNORE, threshold=1.0)(logits, target)) == pytest.approx(
         float(build_loss("ce", IGNORE)(logits, target)))
     # class weights (1, 2) on the two hard pixels (labels 1 and 0)
-    weighted = OhemCrossEntropyLoss(IGNORE, torch.tensor([1.0, 2.0]), threshold=0.7, min_kept=0)
+    weighted = build_loss("ohem", IGNORE, torch.tensor([1.0, 2.0]))
     assert float(weighted(logits, target)) == pytest.approx((2 * math.log(2) + 1 * math.log(4)) / 3)
 
 
@@ -165,7 +168,7 @@ def test_an_all_ignored_batch_is_zero_not_nan(name):
     logits = torch.randn(1, 3, 2, 2, requires_grad=True)
     loss = build_loss(name, IGNORE)(logits, torch.full((1, 2, 2), IGNORE))
     loss.backward()
-    assert float(loss) == 0.0 and torch.all(logits.grad == 0)
+    assert loss.item() == 0.0 and torch.all(logits.grad == 0)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -260,6 +263,14 @@ def test_tables_compare_losses_and_never_average_across_them(tmp_path):
     assert table["mean"].loc["dice", "unet"] == 65.0 and list(table.index) == ["ce", "dice"]
     with pytest.raises(ValueError, match=r"differ in more than encoder and decoder.*train_loss: ce, dice"):
         pivot_table(runs, "miou", rows="encoder", cols="decoder")
+
+
+def test_plots_tell_models_trained_with_different_losses_apart():
+    from segbench.plots import _model_labels
+    from segbench.results import records_to_frame
+
+    frame = records_to_frame([_loss_record("ce", "skip", 60.0), _loss_record("dice", "skip", 58.0)])
+    assert list(_model_labels(frame)) == ["mobilenet+skip ce loss", "mobilenet+skip dice loss"]
 
 
 SUITE = """[grid]
