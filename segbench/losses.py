@@ -14,11 +14,11 @@ probability of the true class is below ``0.7``, and at least the hardest
 tenth of the batch's valid pixels (mmsegmentation's Cityscapes OHEM
 configs keep at least 100 000 of the 2 x 512 x 1024 pixels a GPU sees per
 step; a share rather than a count keeps OHEM from turning into plain
-cross-entropy on small inputs); Dice adds ``1`` to
-numerator and denominator and pools the batch's pixels per class; Lovász
-averages over the classes present in the batch's labels (Berman et al.
-2018, ``classes='present', per_image=False``). Losses are computed in
-float32 whatever the autocast precision.
+cross-entropy on small inputs); Dice adds ``1`` to numerator and
+denominator and pools the batch's pixels per class; Lovász averages over
+the classes present in the batch's labels (Berman et al. 2018,
+``classes='present', per_image=False``). Losses are computed in float32
+whatever the autocast precision.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from torch import nn
 
 from segbench.registry import Registry
 
-LossFactory = Callable[[int, "torch.Tensor | None"], nn.Module]
+LossFactory = Callable[[int, torch.Tensor | None], nn.Module]
 LOSSES: Registry[LossFactory] = Registry("loss")
 
 DEFAULT_LOSS = "ce"
@@ -42,7 +42,9 @@ OHEM_MIN_KEPT_FRACTION = 0.1
 DICE_SMOOTH = 1.0
 
 
-def _valid_pixels(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _valid_pixels(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits (P x C, float32) and labels (P) of the pixels that are not ignored."""
     flat = logits.movedim(1, -1).reshape(-1, logits.shape[1]).float()
     labels = target.reshape(-1)
@@ -66,7 +68,9 @@ class FocalLoss(nn.Module):
     ``gamma = 0`` is cross-entropy exactly (weights included).
     """
 
-    def __init__(self, ignore_index: int, weight: torch.Tensor | None = None, gamma: float = FOCAL_GAMMA) -> None:
+    def __init__(
+        self, ignore_index: int, weight: torch.Tensor | None = None, gamma: float = FOCAL_GAMMA
+    ) -> None:
         super().__init__()
         if gamma < 0:
             raise ValueError(f"focal gamma must be non-negative, not {gamma}")
@@ -187,7 +191,7 @@ def focal(ignore_index: int, weight: torch.Tensor | None = None) -> nn.Module:
     return FocalLoss(ignore_index, weight)
 
 
-@LOSSES.register("ohem", paper="Online Hard Example Mining (as in OCNet, HRNet)", year=2016, class_weights=True)
+@LOSSES.register("ohem", paper="Online Hard Example Mining (as in OCNet)", year=2016, class_weights=True)
 def ohem(ignore_index: int, weight: torch.Tensor | None = None) -> nn.Module:
     return OhemCrossEntropyLoss(ignore_index, weight)
 
