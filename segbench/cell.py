@@ -25,7 +25,7 @@ from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
 from segbench.models.catalog import is_whole_network
 from segbench.models.decoders import NotApplicable
-from segbench.results import NUMERIC_COLUMNS
+from segbench.results import IMPLIED_TRAINING_KEYS, NUMERIC_COLUMNS
 from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
 
 if TYPE_CHECKING:
@@ -95,8 +95,10 @@ class CellConfig:
         """Hash of the full configuration: a finished cell is reused only if this matches."""
         config = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         config["train"] = asdict(self.train) if self.train else None
-        if config["train"] and config["train"]["nproc_per_node"] == 1:
-            del config["train"]["nproc_per_node"]  # one process: the fingerprint it had before the field
+        for column, implied in IMPLIED_TRAINING_KEYS.items():  # a newer field at its old value: the old hash
+            name = column.removeprefix("train_")
+            if config["train"] and config["train"].get(name) == implied:
+                del config["train"][name]
         if self.inference is None:  # cells without add-ons keep the fingerprint they had before add-ons
             del config["inference"]
         else:

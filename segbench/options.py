@@ -73,6 +73,7 @@ def train_config(
     deterministic: bool,
     workers: int,
     nproc_per_node: int = 1,
+    loss: str = "ce",
 ) -> TrainConfig:
     """A recipe from flags; without a budget, the default number of iterations."""
     if epochs is None and iterations is None and time_budget is None:
@@ -102,4 +103,5 @@ def train_config(
         deterministic=deterministic,
         num_workers=workers,
         nproc_per_node=nproc_per_node,
+        loss=loss,
     )

@@ -146,6 +146,8 @@ def _key_text(column: str, value: Any) -> str:
         return f"c{value}"
     if column == "channels_last":
         return "cl" if value is True or str(value) == "True" else "nchw"
+    if column == "train_loss":
+        return f"{value} loss"
     return str(value)
 
 
@@ -153,7 +155,8 @@ def _model_labels(frame: pd.DataFrame) -> pd.Series:
     """``encoder+decoder`` (or a whole network's name), plus whatever else of the key varies between models (size, precision...)."""
     keys = frame[MODEL_KEY].astype(str)
     keys["input"] = frame["input_h"].astype(str) + "x" + frame["input_w"].astype(str)
-    candidates = ["input", "batch_size", "precision", "device", "channels_last", "num_classes", "dataset"]
+    candidates = ["input", "batch_size", "precision", "device", "channels_last", "num_classes", "dataset",
+                  "train_loss"]
     extra = [c for c in candidates if keys[c].nunique() > 1]
 
     def label(i: int) -> str:

@@ -35,6 +35,7 @@ KEY_COLUMNS = [
     "channels_last",
     "num_classes",
     "dataset",
+    "train_loss",
     "seed",
     # inference add-ons (segbench.inference); empty for the plain model
     "tta_scales",
@@ -44,6 +45,10 @@ KEY_COLUMNS = [
     "mc_samples",
     "attention_scales",
 ]
+#: Recipe fields added after records were first written, with the value every older record of a
+#: trained cell implied: old runs read back with it (so they keep matching new ones), and a cell at
+#: that value keeps the fingerprint it had before the field existed (so old runs stay resumable).
+IMPLIED_TRAINING_KEYS = {"train_loss": "ce", "train_nproc_per_node": 1}
 
 #: Record fields holding measurements: NaN when a cell did not produce them.
 COST_COLUMNS = [
@@ -123,9 +128,12 @@ def load_records(run_dir: Path) -> list[dict[str, Any]]:
     records = []
     for path in sorted(cells_dir(run_dir).glob("*.json")):
         try:
-            records.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"damaged cell record {path}: {e}") from e
+        if record.get("dataset"):
+            record = {**IMPLIED_TRAINING_KEYS, **record}
+        records.append(record)
     return records
 
 
@@ -182,4 +190,8 @@ def load_table(run_dir_or_csv: Path) -> pd.DataFrame:
     path = Path(run_dir_or_csv)
     if path.is_dir():
         path = path / "table.csv"
-    return pd.read_csv(path)
+    frame = pd.read_csv(path)
+    for col, implied in IMPLIED_TRAINING_KEYS.items():
+        if col in KEY_COLUMNS and col not in frame.columns and "dataset" in frame.columns:
+            frame[col] = frame["dataset"].where(frame["dataset"].isna(), implied)
+    return frame

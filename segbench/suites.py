@@ -6,7 +6,7 @@ settings and its comparison tolerances::
     [suite]    name, description
     [grid]     encoders, decoders, models, sizes, batch_sizes, precisions, devices, num_classes, ...
     [data]     dataset, root, train_split, val_split, eval_split, options   (absent: costs only)
-    [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, seeds, ...
+    [train]    iterations | epochs | time_budget, batch_size, optimizer, lr, loss, seeds, ...
     [measure]  warmup_iters, min_iters, min_time
     [inference] tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales   (absent: plain model;
                several [[inference]] tables: every cell once per variant, an empty one being the plain model)
@@ -32,6 +32,7 @@ from segbench.cell import CellConfig, with_inference, with_training
 from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
 from segbench.inference import InferenceConfig
+from segbench.losses import DEFAULT_LOSS, check_loss
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models.catalog import model_label
@@ -58,7 +59,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
     "train": {
         "epochs": int, "iterations": int, "time_budget": float, "batch_size": int, "crop_size": str,
         "optimizer": str, "lr": float, "weight_decay": float, "warmup_iters": int, "class_weights": bool,
-        "seeds": list[int], "deterministic": bool, "workers": int, "nproc_per_node": int,
+        "seeds": list[int], "deterministic": bool, "workers": int, "nproc_per_node": int, "loss": str,
     },
     "measure": {"warmup_iters": int, "min_iters": int, "min_time": float},
     "inference": {
@@ -220,6 +221,10 @@ def load_suite(name_or_path: str) -> Suite:
     except ValueError as e:
         raise SuiteError(f"{at('grid')}: {e}") from None
     try:
+        check_loss(train.get("loss", DEFAULT_LOSS))
+    except ValueError as e:
+        raise SuiteError(f"{at('train', 'loss')}: {e}") from None
+    try:
         recipes = [_recipe(train, seed) for seed in train.get("seeds", [0])]
     except ValueError as e:
         raise SuiteError(f"{at('train')}: {e}") from None
@@ -257,7 +262,7 @@ def _recipe(train: dict[str, Any], seed: int):  # noqa: ANN202 - a TrainConfig
         train.get("crop_size"), train.get("optimizer", "adamw"), train.get("lr"),
         train.get("weight_decay", 1e-4), train.get("warmup_iters", 20), train.get("class_weights", False),
         "fp32", False, seed, train.get("deterministic", False), train.get("workers", 0),
-        train.get("nproc_per_node", 1),
+        train.get("nproc_per_node", 1), loss=train.get("loss", DEFAULT_LOSS),
     )
 
 

@@ -1,11 +1,11 @@
 """Training: one recipe for every cell, so the grid compares models, not recipes.
 
-Cross-entropy with the ignore index (optionally median-frequency class
-weights and an auxiliary loss), SGD with momentum or AdamW, a poly schedule
-with linear warm-up, a budget in epochs, iterations or wall time, AMP and
-channels_last on CUDA, seeded (with a deterministic mode). Checkpoints
-(last and best) and a per-epoch log let an interrupted run resume and a plot
-read the curves later.
+A loss chosen by name (cross-entropy unless told; see segbench.losses) with
+the ignore index (optionally median-frequency class weights and an auxiliary
+loss), SGD with momentum or AdamW, a poly schedule with linear warm-up, a
+budget in epochs, iterations or wall time, AMP and channels_last on CUDA,
+seeded (with a deterministic mode). Checkpoints (last and best) and a
+per-epoch log let an interrupted run resume and a plot read the curves later.
 
 Inside a torch.distributed process group (see :mod:`segbench.distributed`)
 the same Trainer trains one model data-parallel: DistributedDataParallel,
@@ -36,6 +36,7 @@ from torch.utils.data import DataLoader, Dataset
 from segbench import distributed
 from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
+from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
 from segbench.measure.metrics import SegMetrics
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -69,6 +70,8 @@ class TrainConfig:
     eval_every: int = 1
     #: Processes training this one model data-parallel (one per GPU on CUDA); ``batch_size`` stays global.
     nproc_per_node: int = 1
+    #: A name in segbench.losses.LOSSES.
+    loss: str = DEFAULT_LOSS
 
     def __post_init__(self) -> None:
         budgets = [b for b in (self.epochs, self.iterations, self.time_s) if b is not None]
@@ -85,6 +88,7 @@ class TrainConfig:
         if self.batch_size % self.nproc_per_node:
             raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
                              "processes; the global batch is split evenly between them")
+        check_loss(self.loss, self.class_weights)
 
     @property
     def budget(self) -> str:
@@ -172,7 +176,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 def segmentation_loss(
     output: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor, criterion: nn.Module, aux_weight: float
 ) -> torch.Tensor:
-    """Cross-entropy on the main logits, plus ``aux_weight`` x each auxiliary head's, if any."""
+    """``criterion`` on the main logits, plus ``aux_weight`` x each auxiliary head's, if any."""
     if isinstance(output, torch.Tensor):
         return criterion(output, target)
     main, *aux = output
@@ -212,7 +216,7 @@ class Trainer:
         weight = None
         if config.class_weights:
             weight = median_frequency_weights(train_set, self.info.num_classes, self.info.ignore_index).to(device)
-        self.criterion = nn.CrossEntropyLoss(weight=weight, ignore_index=self.info.ignore_index)
+        self.criterion = build_loss(config.loss, self.info.ignore_index, weight)
         self.optimizer = make_optimizer(self.model, config)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")

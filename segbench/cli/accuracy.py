@@ -34,8 +34,9 @@ from segbench.cli.params import (
     Flip,
     Iterations,
     LearningRate,
-    NprocPerNode,
+    Loss,
     McSamples,
+    NprocPerNode,
     Optimizer,
     Seed,
     TimeBudget,
@@ -86,6 +87,7 @@ def train(
     weight_decay: WeightDecay = 1e-4,
     lr_warmup: WarmupIters = 20,
     class_weights: ClassWeights = False,
+    loss: Loss = "ce",
     precision: TrainPrecision = "fp32",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format.", rich_help_panel=TRAINING)] = False,
     seed: Seed = 0,
@@ -110,7 +112,7 @@ def train(
         data = data_choice(dataset, data_root, train_split, val_split, eval_split)
         recipe = train_config(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, precision, channels_last, seed, deterministic, workers, nproc_per_node,
+            class_weights, precision, channels_last, seed, deterministic, workers, nproc_per_node, loss=loss,
         )
         if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
             raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")

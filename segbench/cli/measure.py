@@ -32,6 +32,7 @@ from segbench.cli.params import (
     Iterations,
     ExecutorName,
     LearningRate,
+    Loss,
     MaxRetries,
     McSamples,
     Models,
@@ -54,6 +55,7 @@ from segbench.executors import default_executor, make_executor
 from segbench.display import grid_table, registry_table
 from segbench.grid import expand_grid, parse_size
 from segbench.inference import InferenceConfig
+from segbench.losses import LOSSES
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
@@ -70,6 +72,7 @@ class Listable(str, Enum):
     decoders = "decoders"
     models = "models"
     datasets = "datasets"
+    losses = "losses"
 
 
 def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_time: float | None) -> TimingConfig:
@@ -127,6 +130,7 @@ def grid(
     weight_decay: WeightDecay = 1e-4,
     lr_warmup: WarmupIters = 20,
     class_weights: ClassWeights = False,
+    loss: Loss = "ce",
     seed: Seed = 0,
     deterministic: Deterministic = False,
     workers: Workers = 0,
@@ -159,7 +163,7 @@ def grid(
             data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
             recipe = train_config(
                 epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
-                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers, nproc_per_node,
+                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers, nproc_per_node, loss=loss,
             )
             check_nproc(nproc_per_node, device)
         elif dataset is not None:
@@ -282,8 +286,8 @@ def run(
 
 
 @app.command("list")
-def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or datasets")]) -> None:
-    """List the registered encoders, decoders, whole models or datasets."""
+def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, models, datasets or losses")]) -> None:
+    """List the registered encoders, decoders, whole models, datasets or training losses."""
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))
@@ -292,6 +296,9 @@ def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders or d
         out.print(registry_table("decoders", entries, ["paper", "year", "needs"]))
     elif what is Listable.models:
         out.print(registry_table("models", model_entries(), ["is", "paper", "year", "paper params M"]))
+    elif what is Listable.losses:
+        entries = [(n, LOSSES.metadata(n)) for n in LOSSES.names()]
+        out.print(registry_table("losses", entries, ["paper", "year", "class_weights"]))
     else:
         infos = [DATASETS.get(n).info for n in DATASETS.names()]
         entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})

@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from segbench.losses import LOSSES
+
 Encoders = Annotated[Optional[str], typer.Option(help="Comma list of encoders [default: resnet18,mobilenet].")]
 Decoders = Annotated[Optional[str], typer.Option(help="Comma list of decoders [default: skip,unet].")]
 Models = Annotated[
@@ -33,6 +35,7 @@ ClassWeights = Annotated[bool, typer.Option(help="Median-frequency class weights
 TrainPrecision = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (AMP).", rich_help_panel=TRAINING)]
 Seed = Annotated[int, typer.Option(help="Random seed.", rich_help_panel=TRAINING)]
 Deterministic = Annotated[bool, typer.Option(help="Deterministic algorithms (slower).", rich_help_panel=TRAINING)]
+Loss = Annotated[str, typer.Option(help=f"Training loss: {', '.join(LOSSES.names())}.", rich_help_panel=TRAINING)]
 Workers = Annotated[int, typer.Option(help="Data loader worker processes.", rich_help_panel=TRAINING)]
 NprocPerNode = Annotated[int, typer.Option(
     "--nproc-per-node", help="Processes training one model data-parallel (torchrun-style; one per GPU). "
