@@ -147,3 +147,14 @@ def test_list_models_names_papers(capsys):
     assert main(["list", "models"]) == 0
     shown = capsys.readouterr().out
     assert "shuffleseg" in shown and "shufflenet + skip" in shown
+
+
+def test_a_literature_network_trains_scores_and_profiles_in_the_grid(tmp_path):
+    out = tmp_path / "run"
+    rc = main(["grid", "--models", "enet", "--iterations", "2", "--train-batch-size", "2", "--size", "64x64",
+               "--device", "cpu", "--out", str(out), *FAST_CLI])
+    assert rc == 0
+    (record,) = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
+    assert record["status"] == "ok" and (record["encoder"], record["decoder"]) == (WHOLE_NETWORK, "enet")
+    assert 0 <= record["miou"] <= 100 and record["train_iters"] == 2
+    assert record["params"] == count_parameters(build_model(model="enet", num_classes=record["num_classes"]))

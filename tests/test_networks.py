@@ -10,12 +10,6 @@ from segbench.models.networks import NETWORKS
 
 #: A paper's count may differ from a faithful rebuild by rounding and small unstated details.
 PARAM_TOLERANCE = 0.05
-#: Networks whose forward at test size takes more than a few seconds on two CPU cores.
-HEAVY = {"fc_densenet103", "unet_original", "frrn_a", "frrn_b", "lrn"}
-
-
-def _params(heavy: set[str] = HEAVY) -> list:
-    return [pytest.param(name, marks=[pytest.mark.slow] if name in heavy else [], id=name) for name in NETWORKS.names()]
 
 
 @pytest.mark.parametrize("name", NETWORKS.names())
@@ -36,7 +30,7 @@ def test_parameter_count_matches_the_paper(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", NETWORKS.names())
 @pytest.mark.parametrize("size", [(64, 96), (72, 100)], ids=["divisible", "odd"])
 def test_eval_output_is_one_logits_map_at_input_size(name: str, size: tuple[int, int]) -> None:
     torch.manual_seed(0)
@@ -48,7 +42,7 @@ def test_eval_output_is_one_logits_map_at_input_size(name: str, size: tuple[int,
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", NETWORKS.names())
 def test_a_training_step_reaches_every_inference_parameter(name: str) -> None:
     torch.manual_seed(0)
     model = NETWORKS.get(name)(num_classes=4).train()
