@@ -83,6 +83,4 @@ def _build_network(name: str, num_classes: int, pretrained: bool, output_stride:
         raise ValueError(f"'{name}' is a whole network with its own output stride; drop output_stride")
     if pretrained:
         raise NotApplicable(f"{name} is a whole network trained from scratch; it has no ImageNet encoder to load")
-    if num_classes < 1:
-        raise ValueError(f"num_classes must be positive, not {num_classes}")
     return network_cls(num_classes=num_classes)

@@ -25,6 +25,7 @@ from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 
 #: Channels the context path and spatial path hand to the FFM (TorchSeg's BiSeNet-R18).
 PATH_CHANNELS = 128
@@ -139,8 +140,7 @@ class BiSeNet(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         self.spatial_path = SpatialPath()
         self.context_path = ContextPath()
         self.fusion = FeatureFusion(2 * PATH_CHANNELS, 2 * PATH_CHANNELS)

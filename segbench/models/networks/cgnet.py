@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
+from segbench.models.networks._common import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
 
 #: The paper's best configuration: M CG blocks in stage 2, N in stage 3.
 M_BLOCKS, N_BLOCKS = 3, 21

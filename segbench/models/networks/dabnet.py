@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
+from segbench.models.networks._common import InputInjection, bn_prelu, check_num_classes, conv_bn_prelu
 
 STAGE1_DILATIONS = (2, 2, 2)
 STAGE2_DILATIONS = (4, 4, 8, 8, 16, 16)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import check_num_classes
+from segbench.models.networks._common import check_num_classes
 
 GROWTH_RATE = 40
 STAGE1_DILATIONS = (1, 1, 1, 2, 2)

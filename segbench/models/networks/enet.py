@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import check_num_classes, pad_to_multiple
+from segbench.models.networks._common import check_num_classes, pad_to_multiple
 
 #: Table 1's total stride: three halvings, undone by two unpoolings and the full convolution.
 STRIDE = 8

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import check_num_classes, pad_to_multiple
+from segbench.models.networks._common import check_num_classes, pad_to_multiple
 
 STRIDE = 8
 #: Dilations of the eight non-bottleneck-1D blocks at 1/8 (Table 1, layers 9-16).

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import (
+from segbench.models.networks._common import (
     InputInjection,
     bn_prelu,
     check_num_classes,

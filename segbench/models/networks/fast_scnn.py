@@ -30,7 +30,7 @@ from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._realtime import check_num_classes
+from segbench.models.networks._common import check_num_classes
 
 #: Table 1 rows of the global feature extractor: (expansion t, channels c, repeats n, stride s).
 BOTTLENECKS = ((6, 64, 3, 2), (6, 96, 3, 2), (6, 128, 3, 1))

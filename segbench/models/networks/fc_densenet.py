@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 from segbench.models.spec import align_to
 
 #: Channels of the first convolution (Table 2).
@@ -93,8 +94,7 @@ class FCDenseNet(nn.Module):
 
     def __init__(self, num_classes: int, growth_rate: int, block_layers: Sequence[int]) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         if len(block_layers) % 2 != 1:
             raise ValueError(
                 f"block_layers needs 2n+1 entries (down, bottleneck, up), not {len(block_layers)}"

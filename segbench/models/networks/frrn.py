@@ -24,6 +24,7 @@ from torch import nn
 
 from segbench.models.decoders.base import conv_bn_relu
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 
 #: Channels of the full-resolution residual stream (Section 3.2).
 RESIDUAL_CHANNELS = 32
@@ -78,8 +79,7 @@ class FRRN(nn.Module):
         decoder: Sequence[tuple[int, int]],
     ) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         if len(decoder) != len(encoder) - 1:
             raise ValueError("the decoder has one scale fewer than the encoder (it stops at scale 2)")
         self.stem = nn.Sequential(

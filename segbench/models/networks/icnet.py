@@ -36,6 +36,7 @@ from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 
 #: Pyramid pooling bin sizes (PSPNet's).
 PYRAMID_BINS = (1, 2, 3, 6)
@@ -103,8 +104,7 @@ class ICNet(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         resnet = torchvision.models.resnet50(weights=None, replace_stride_with_dilation=[False, True, True])
         self.high_branch = nn.Sequential(
             nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False),

@@ -23,6 +23,7 @@ from torch import nn
 
 from segbench.models.decoders.base import conv_bn_relu
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 
 #: SegNet's decoder stages, deepest first: output channels of each 3x3 conv-BN-ReLU.
 DECODER_STAGES = ((512, 512, 512), (512, 512, 256), (256, 256, 128), (128, 64), (64, 64))
@@ -89,8 +90,7 @@ class LabelRefinementNetwork(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         self.encoder = _vgg16_bn_stages()
         self.decoder = nn.ModuleList()
         cin = 512

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from segbench.models.networks import NETWORKS
+from segbench.models.networks._common import check_num_classes
 from segbench.models.spec import align_to
 
 #: Channels of the five contracting stages (Fig. 1).
@@ -57,8 +58,7 @@ class UNetOriginal(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be positive, not {num_classes}")
+        check_num_classes(num_classes)
         cins = (3, *STAGE_CHANNELS[:-1])
         self.contracting = nn.ModuleList(double_conv(cin, cout) for cin, cout in zip(cins, STAGE_CHANNELS))
         self.pool = nn.MaxPool2d(2, ceil_mode=True)

@@ -1,4 +1,4 @@
-"""Small pieces several real-time networks share (ESPNet, CGNet, DABNet, ENet, ERFNet)."""
+"""Small pieces the whole networks share: the class-count check, and blocks of the real-time ones."""
 
 from __future__ import annotations
 
