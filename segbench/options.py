@@ -40,6 +40,7 @@ def data_choice(
     if name not in DATASETS:
         raise ValueError(f"unknown dataset '{name}'; valid: {', '.join(DATASETS.names())}")
     info = dataset_info(name)
+    val_split = val_split or None  # '' on the command line: no validation
     eval_split = eval_split or ("test" if "test" in info.splits else "val")
     for split in (train_split, val_split, eval_split):
         if split is not None and split not in info.splits:
@@ -52,7 +53,7 @@ def data_choice(
             build_dataset(name, root, split, **options)
         except TypeError as e:  # an option the dataset does not take
             raise ValueError(f"dataset '{name}' does not take these options {sorted(options)}: {e}") from None
-    return DataChoice(name, root, train_split, val_split or None, eval_split, info.num_classes,
+    return DataChoice(name, root, train_split, val_split, eval_split, info.num_classes,
                       tuple(sorted(options.items())))
 
 

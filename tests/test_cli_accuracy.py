@@ -119,3 +119,11 @@ def test_an_interrupted_cell_resumes_its_training_only_with_the_same_recipe(tmp_
     changed = with_training(base, data, TrainConfig(epochs=2, batch_size=4, lr=0.01))
     fresh = run_cell(changed, FAST_TIMING, tmp_path)
     assert fresh["train_iters"] == 4 and fresh["train_history"][0]["loss"] != record["train_history"][0]["loss"]
+
+
+def test_an_empty_val_split_trains_without_validation(tmp_path):
+    out = tmp_path / "t"
+    assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--batch-size", "2",
+                 "--val-split", "", "--device", "cpu", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["val_split"] is None and metrics["best_val_miou"] is None  # NaN is written as null
