@@ -122,12 +122,18 @@ class TrainEvent:
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed every RNG; with ``deterministic``, ask torch for deterministic kernels.
+
+    An operator torch has no deterministic kernel for (max-unpooling, used by
+    SegNet, ENet and LRN) warns rather than failing the cell: on the CPU it
+    is deterministic in practice, and a benchmark must still run it.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
 
