@@ -138,31 +138,40 @@ def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]
     return frame, envs
 
 
+#: How a key value reads in a label (``b8``, ``c19``, ``cl``, ``dice loss``, ``crf``); the rest as they are.
+_KEY_TEXT = {
+    "batch_size": lambda v: f"b{v}",
+    "num_classes": lambda v: f"c{v}",
+    "channels_last": lambda v: "cl" if v is True or str(v) == "True" else "nchw",
+    "train_loss": lambda v: f"{v} loss",
+    "tta_scales": lambda v: f"tta {v}",
+    "tta_flip": lambda v: "flip" if v is True or str(v) == "True" else "",
+    "crf": lambda v: "crf" if v is True or str(v) == "True" else "",
+    "crf_iterations": lambda v: f"crf x{int(float(v))}",
+    "mc_samples": lambda v: f"mc{int(float(v))}",
+    "attention_scales": lambda v: f"attention {v}",
+}
+
+
 def _key_text(column: str, value: Any) -> str:
-    """A key value as it reads in a label: ``b8``, ``c19``, ``cl``."""
-    if column == "batch_size":
-        return f"b{value}"
-    if column == "num_classes":
-        return f"c{value}"
-    if column == "channels_last":
-        return "cl" if value is True or str(value) == "True" else "nchw"
-    if column == "train_loss":
-        return f"{value} loss"
-    return str(value)
+    """A key value as it reads in a label; empty for a missing one (the plain model's add-ons)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return _KEY_TEXT.get(column, str)(value)
 
 
 def _model_labels(frame: pd.DataFrame) -> pd.Series:
-    """``encoder+decoder`` (or a whole network's name), plus whatever else of the key varies between models (size, precision...)."""
+    """``encoder+decoder`` (or a whole network's name), plus every other key column that varies
+    between models (size, precision, loss, inference add-ons...), so no two models share a label."""
     keys = frame[MODEL_KEY].astype(str)
     keys["input"] = frame["input_h"].astype(str) + "x" + frame["input_w"].astype(str)
-    candidates = ["input", "batch_size", "precision", "device", "channels_last", "num_classes", "dataset",
-                  "train_loss"]
-    extra = [c for c in candidates if keys[c].nunique() > 1]
+    candidates = ["input", *(c for c in MODEL_KEY if c not in ("encoder", "decoder", "input_h", "input_w"))]
+    extra = [c for c in candidates if keys[c].nunique(dropna=False) > 1]
 
     def label(i: int) -> str:
         row = frame.loc[i]
         parts = [_key_text(c, keys.at[i, c] if c == "input" else row[c]) for c in extra]
-        return " ".join([model_label(row["encoder"], row["decoder"]), *parts])
+        return " ".join([model_label(row["encoder"], row["decoder"]), *filter(None, parts)])
 
     return pd.Series([label(i) for i in frame.index], index=frame.index)
 

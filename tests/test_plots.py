@@ -124,3 +124,26 @@ def test_bad_format_and_metric_name_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="valid numeric columns: .*latency_ms_median"):
         make_plots([run], tmp_path / "plots", metric="speed")
     assert not (tmp_path / "plots").exists()
+
+
+def test_labels_tell_apart_cells_that_differ_only_in_inference_add_ons():
+    from segbench.plots import _model_labels
+    from segbench.results import records_to_frame
+
+    base = {"encoder": "mobilenet", "decoder": "skip", "input_h": 64, "input_w": 64, "batch_size": 1,
+            "precision": "fp32", "device": "cpu", "channels_last": False, "num_classes": 8, "dataset": None,
+            "seed": 0, "status": "ok"}
+    frame = records_to_frame([
+        base,
+        {**base, "tta_scales": "0.75,1,1.25", "tta_flip": True},
+        {**base, "crf": True, "crf_iterations": 5},
+        {**base, "mc_samples": 8},
+        {**base, "encoder": "-", "decoder": "enet"},
+    ])
+    assert list(_model_labels(frame)) == [
+        "mobilenet+skip",
+        "mobilenet+skip tta 0.75,1,1.25 flip",
+        "mobilenet+skip crf crf x5",
+        "mobilenet+skip mc8",
+        "enet",
+    ]
