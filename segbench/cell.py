@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from segbench.inference import PLAIN_COLUMNS, InferenceConfig, apply_inference, with_attention
+from segbench.losses import DEFAULT_LOSS
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import profile, resolve_device
 from segbench.models import build_model
@@ -86,6 +87,8 @@ class CellConfig:
             parts.append("pre")
         if self.dataset:
             parts += [self.dataset, f"s{self.train.seed if self.train else 0}"]
+        if self.train and self.train.loss != DEFAULT_LOSS:  # losses side by side in one run directory
+            parts.append(self.train.loss)
         if self.inference and self.inference.tag:
             parts.append(self.inference.tag)
         return "__".join(parts).replace(":", "-").replace("/", "-")

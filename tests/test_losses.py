@@ -241,7 +241,12 @@ def test_grid_records_the_loss_as_a_key_column(tmp_path, small_synthetic):
     assert list(table["train_loss"]) == ["lovasz"] and list(table["status"]) == ["ok"]
     assert list(table.columns[:12])[-3:] == ["dataset", "train_loss", "seed"]
     record = json.loads(next((out / "cells").glob("*.json")).read_text())
-    assert record["train_loss"] == "lovasz"
+    assert record["train_loss"] == "lovasz" and record["cell_id"].endswith("__lovasz")
+    # Another loss into the same run directory is another cell, beside the first, not a replacement.
+    assert main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--dataset", "synthetic",
+                 "--iterations", "2", "--train-batch-size", "2", "--size", "64x64", "--device", "cpu",
+                 "--out", str(out), *FAST_CLI]) == 0
+    assert sorted(pd.read_csv(out / "table.csv")["train_loss"]) == ["ce", "lovasz"]
 
 
 def _loss_record(loss: str, decoder: str, miou: float) -> dict:
