@@ -170,10 +170,7 @@ def failure_record(cell: CellConfig, status: str, error: str, started: str | Non
     if started:
         record["started"] = started
     record.update(status=status, error=error)
-    for col in NUMERIC_COLUMNS:
-        record.setdefault(col, float("nan"))
-    record["finished"] = _now()
-    return record
+    return _finished(record)
 
 
 def run_cell(
@@ -221,6 +218,11 @@ def run_cell(
     finally:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    return _finished(record)
+
+
+def _finished(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` closed: every measurement it lacks is NaN, and it is stamped with its end time."""
     for col in NUMERIC_COLUMNS:
         record.setdefault(col, float("nan"))
     record["finished"] = _now()

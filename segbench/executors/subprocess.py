@@ -15,6 +15,7 @@ child's whole process group (data-loader workers included).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -43,11 +44,9 @@ _EXIT_GRACE_S = 30.0
 
 def describe_exit(returncode: int) -> str:
     """``exit code 3``, or ``exit code -11 (SIGSEGV)`` for a process killed by a signal."""
-    if returncode < 0:
-        try:
-            return f"exit code {returncode} ({signal.Signals(-returncode).name})"
-        except ValueError:
-            pass
+    names = {sig.value: sig.name for sig in signal.Signals}
+    if returncode < 0 and -returncode in names:
+        return f"exit code {returncode} ({names[-returncode]})"
     return f"exit code {returncode}"
 
 
@@ -167,8 +166,6 @@ class SubprocessExecutor:
 
 def _kill_group(child: subprocess.Popen) -> None:
     """SIGKILL the child's whole session (it and any data-loader workers), then reap it."""
-    try:
+    with contextlib.suppress(ProcessLookupError):  # the group has already gone
         os.killpg(child.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     child.wait()
