@@ -93,9 +93,8 @@ def _executor(
     """The executor the options ask for; a suite's [execution] table fills in what they leave out."""
     suite = suite or {}
     name = name or suite.get("executor") or default_executor(resolve_device(device).type)
-    pick = lambda value, key: value if value is not None else suite.get(key)  # noqa: E731
-    return make_executor(name, timeout=pick(timeout, "timeout"), ray_address=pick(ray_address, "ray_address"),
-                         max_retries=pick(max_retries, "max_retries"), concurrency=pick(concurrency, "concurrency"))
+    given = {"timeout": timeout, "ray_address": ray_address, "max_retries": max_retries, "concurrency": concurrency}
+    return make_executor(name, **{key: suite.get(key) if value is None else value for key, value in given.items()})
 
 
 @app.command()
