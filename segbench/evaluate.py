@@ -17,13 +17,12 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from segbench.data.base import SegmentationDataset
+from segbench.data.predictions import PredictionFolder
 from segbench.measure.metrics import ConfusionMatrix, SegMetrics
 
 if TYPE_CHECKING:
     from segbench.inference import InferenceConfig
-
-PRED_SUFFIXES = (".png",)
-
 
 def autocast_context(device: torch.device, precision: str) -> torch.autocast:
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
@@ -78,31 +77,20 @@ def evaluate(
     return matrix.all_reduce().compute()
 
 
-def _prediction_path(pred_dir: Path, stem: str) -> Path | None:
-    for suffix in PRED_SUFFIXES:
-        path = pred_dir / f"{stem}{suffix}"
-        if path.is_file():
-            return path
-    return None
+def score_predictions(dataset: SegmentationDataset, pred_dir: Path) -> SegMetrics:
+    """Score PNGs in ``pred_dir`` (pixel value = class id), one per sample of the split.
 
-
-def score_predictions(dataset: Dataset, pred_dir: Path) -> SegMetrics:
-    """Score PNGs in ``pred_dir`` named by the split's sample stems (pixel value = class id).
-
-    A missing prediction or one of the wrong size is an error naming the file:
-    a silently skipped image would change the number.
+    A prediction is found by the sample's id, its image file's name, or
+    either in the images' subfolders (:mod:`segbench.data.predictions`). A
+    missing prediction, two for one sample, or one of the wrong size is an
+    error naming the files: a silently skipped image would change the number.
     """
-    pred_dir = Path(pred_dir)
-    if not pred_dir.is_dir():
-        raise FileNotFoundError(f"prediction folder {pred_dir} does not exist")
-    info = dataset.info  # type: ignore[attr-defined]
-    matrix = ConfusionMatrix(info.num_classes, info.ignore_index)
-    for index, stem in enumerate(dataset.stems):  # type: ignore[attr-defined]
-        path = _prediction_path(pred_dir, stem)
-        if path is None:
-            raise FileNotFoundError(f"no prediction for '{stem}' in {pred_dir} (expected {stem}.png)")
+    folder = PredictionFolder(pred_dir)
+    matrix = ConfusionMatrix(dataset.info.num_classes, dataset.info.ignore_index)
+    for index in range(len(dataset)):
+        path = folder.find(dataset.prediction_names(index))
         pred = np.asarray(Image.open(path))
-        target = dataset.load_mask(index)  # type: ignore[attr-defined]
+        target = dataset.load_mask(index)
         if pred.ndim != 2 or pred.shape != target.shape:
             raise ValueError(
                 f"{path}: prediction of shape {pred.shape} for a label map of shape {target.shape}; "

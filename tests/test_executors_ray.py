@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,8 +31,12 @@ from segbench.runner import run_grid
 from segbench.train import TrainConfig
 from tests.conftest import FAST_TIMING
 
-# The driver (this process) must match the head, and Ray reads these when first imported.
-LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+# The driver (this process) must match the head, and Ray reads these when first imported. The head
+# and the driver share a token of their own: with token authentication on and no token, `ray start
+# --head` exits at once on a clean machine, and a token file in ~/.ray (left by any earlier ray.init)
+# must not be what makes these tests pass. An environment token needs no file and leaves ~/.ray alone.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
+                "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 os.environ.update(LOOPBACK_ENV)
 pytest.importorskip("ray")
 from segbench.executors.ray import RayExecutor  # noqa: E402

@@ -20,6 +20,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from segbench.data.predictions import names_for_image
 from segbench.data.transforms import eval_transforms
 from segbench.registry import Registry
 
@@ -85,6 +86,10 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         """The label map alone, already in train ids (cheaper where images need not be decoded)."""
         return self.load_sample(index)[1]
 
+    def prediction_names(self, index: int) -> tuple[str, ...]:
+        """Relative paths without suffix that a prediction of sample ``index`` may carry, its id first."""
+        return (self.stems[index],)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"{self.info.name}: index {index} out of range for {len(self)} samples")
@@ -126,6 +131,10 @@ class FileDataset(SegmentationDataset):
 
     def stem_of(self, image: Path) -> str:
         return image.stem
+
+    def prediction_names(self, index: int) -> tuple[str, ...]:
+        """The sample id or the image file's stem, bare or in the image's subfolders (see data.predictions)."""
+        return names_for_image(self.stems[index], self.files[index][0], self.root)
 
     def __len__(self) -> int:
         return len(self.files)
