@@ -30,7 +30,9 @@ from segbench.data.transforms import (
 )
 
 # Registration side effects: one module per dataset.
-from segbench.data import ade20k, camvid, cityscapes, synthetic, voc  # noqa: E402,F401,I001
+from segbench.data import (  # noqa: E402,F401,I001
+    ade20k, camvid, cityscapes, coco_stuff, kitti, mapillary, rgbd, synthetic, voc,
+)
 
 
 def build_dataset(
