@@ -29,7 +29,7 @@ def write_jpg(path: Path, seed: int, h: int = 4, w: int = 6) -> None:
 
 @pytest.mark.parametrize(
     ("name", "classes"),
-    [("mapillary_v1", 65), ("mapillary_v2", 123), ("coco_stuff", 171), ("kitti", 19), ("nyudv2", 40),
+    [("mapillary_v1", 65), ("mapillary_v2", 116), ("coco_stuff", 171), ("kitti", 19), ("nyudv2", 40),
      ("sunrgbd", 37), ("cityscapes_coarse", 19)],
 )  # fmt: skip
 def test_class_counts_match_the_papers(name: str, classes: int) -> None:
@@ -43,17 +43,25 @@ def test_every_dataset_names_its_paper_and_year(capsys: pytest.CaptureFixture[st
     assert main(["list", "datasets"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in DATASETS.names())
-    assert "2021" in out and "123" in out and "171" in out  # mapillary_v2's year, its and COCO-Stuff's classes
+    assert "2021" in out and "116" in out and "171" in out  # mapillary_v2's year, its and COCO-Stuff's classes
 
 
 # Mapillary Vistas
 
 
-def vistas_config(labels: tuple[tuple[str, tuple[int, int, int]], ...]) -> str:
+# The labels each official config marks ``evaluate: false``.
+NOT_EVALUATED = {
+    "v1.2": {"Unlabeled"},
+    "v2.0": {"Ambiguous Barrier", "Person Group", "Lane Marking - Ambiguous", "Signage - Ambiguous", "Pole Group",
+             "Traffic Sign - Ambiguous", "Vehicle Group", "Unlabeled"},
+}  # fmt: skip
+
+
+def vistas_config(labels: tuple[tuple[str, tuple[int, int, int]], ...], version: str) -> dict:
     """A config in the official shape: every label with name, readable, colour, instances, evaluate."""
     entries = [{"name": n.lower().replace(" ", "-"), "readable": n, "color": list(c), "instances": False,
-                "evaluate": n != "Unlabeled"} for n, c in labels]  # fmt: skip
-    return json.dumps({"labels": entries, "version": "x"})
+                "evaluate": n not in NOT_EVALUATED[version]} for n, c in labels]  # fmt: skip
+    return {"labels": entries, "version": version}
 
 
 def make_vistas(root: Path) -> np.ndarray:
@@ -64,8 +72,8 @@ def make_vistas(root: Path) -> np.ndarray:
             write_jpg(root / folder / "images" / f"{stem}.jpg", k, 3, 4)
             for version in ("v1.2", "v2.0"):
                 write_png(root / folder / version / "labels" / f"{stem}.png", raw, palette=True)
-    (root / "config_v1.2.json").write_text(vistas_config(V1_2_LABELS))
-    (root / "config_v2.0.json").write_text(vistas_config(V2_0_LABELS))
+    (root / "config_v1.2.json").write_text(json.dumps(vistas_config(V1_2_LABELS, "v1.2")))
+    (root / "config_v2.0.json").write_text(json.dumps(vistas_config(V2_0_LABELS, "v2.0")))
     return raw
 
 
@@ -75,8 +83,10 @@ def test_vistas_tables() -> None:
     v1, v2 = dataset_info("mapillary_v1"), dataset_info("mapillary_v2")
     assert v1.class_names[:3] == ("Bird", "Ground Animal", "Curb") and v1.class_names[-1] == "Ego Vehicle"
     assert v1.class_names[13] == "Road" and v1.palette[13] == (128, 64, 128)
-    assert v2.class_names[21] == "Road" and v2.palette[21] == (128, 64, 128)
+    assert v2.class_names[20] == "Road" and v2.palette[20] == (128, 64, 128)  # Ambiguous Barrier left out
     assert v2.class_names[-1] == "Static" and v2.palette[-1] == (111, 111, 0)
+    assert not NOT_EVALUATED["v2.0"] & set(v2.class_names) and v1.num_classes + 1 == len(V1_2_LABELS)
+    assert v2.num_classes + len(NOT_EVALUATED["v2.0"]) == len(V2_0_LABELS)
 
 
 def test_vistas_versions_read_their_own_labels(tmp_path: Path) -> None:
@@ -89,17 +99,24 @@ def test_vistas_versions_read_their_own_labels(tmp_path: Path) -> None:
     assert torch.equal(y, torch.from_numpy(expected_v1).long())
     v2 = build_dataset("mapillary_v2", tmp_path, "val")
     assert v2.stems == ["c3"] and v2.files[0][1] == tmp_path / "validation/v2.0/labels/c3.png"
-    assert np.array_equal(v2.load_mask(0), np.where(raw < 123, raw, 255))  # 123 = Unlabeled in v2.0
+    # v2.0 leaves out ids 2, 31, 38, 79, 86, 96, 115 and 123 (Unlabeled), and renumbers the rest
+    expected_v2 = np.array([[0, 1, 12, 61], [62, 63, 115, 255], [255, 255, 255, 4]])
+    assert np.array_equal(v2.load_mask(0), expected_v2)
 
 
 def test_vistas_config_of_another_version_is_one_line(tmp_path: Path) -> None:
     make_vistas(tmp_path)
     config = tmp_path / "config_v1.2.json"
-    config.write_text(vistas_config(V2_0_LABELS))  # the v2.0 ontology where v1.2 is expected
+    config.write_text(json.dumps(vistas_config(V2_0_LABELS, "v2.0")))  # the v2.0 ontology where v1.2 is expected
     with pytest.raises(ValueError) as err:
         build_dataset("mapillary_v1", tmp_path, "train")
     assert_one_line_naming(err.value, config)
     assert "label 2 is ('Ambiguous Barrier'" in str(err.value) and "124 vs 66 labels" in str(err.value)
+    flipped = vistas_config(V1_2_LABELS, "v1.2")
+    flipped["labels"][-1]["evaluate"] = True  # Unlabeled scored: the class table would be wrong
+    config.write_text(json.dumps(flipped))
+    with pytest.raises(ValueError, match=r"label 65 is \('Unlabeled', \(0, 0, 0\), True\) there"):
+        build_dataset("mapillary_v1", tmp_path, "train")
     config.write_text("{not json")
     with pytest.raises(ValueError, match="not a Vistas config"):
         build_dataset("mapillary_v1", tmp_path, "train")

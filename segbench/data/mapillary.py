@@ -1,22 +1,26 @@
-"""Mapillary Vistas v1.2 (65 classes) and v2.0 (123 classes), each with ``Unlabeled`` ignored.
+"""Mapillary Vistas v1.2 (65 classes) and v2.0 (116 classes): the labels its benchmark scores.
 
 Neuhold et al., "The Mapillary Vistas Dataset for Semantic Understanding of
-Street Scenes", ICCV 2017; v2.0 (2021) refines the same 25,000 images into a
+Street Scenes", ICCV 2017; v2.0 (2021) relabels the same 25,000 images into a
 124-label ontology. Layout: ``{training,validation}/images/*.jpg`` and
 ``{training,validation}/{v1.2,v2.0}/labels/*.png`` (8-bit palette PNGs whose
 palette index is the label id), with ``config_v1.2.json`` / ``config_v2.0.json``
 at the root. ``testing/`` has no labels and is not a split here.
 
 Class count. The published figures (66 and 124 "object categories") count
-the last label, ``Unlabeled``, which the config marks ``evaluate: false``
-(void). So v1.2 scores 65 classes and v2.0 scores 123, and ``Unlabeled`` (and
-any id past the table) becomes 255. mmsegmentation instead trains
-``Unlabeled`` as a class (66 / 124); that reading is not taken.
+every label of the config. Each label also carries ``evaluate``; the labels
+marked ``false`` are left out of the benchmark, and here they are ignored
+(255) and the others renumbered 0..C-1 in id order. In v1.2 that is only
+``Unlabeled`` (65 classes remain); in v2.0 it is ``Unlabeled`` and seven
+ambiguous or group labels (Ambiguous Barrier, Person Group, Lane Marking -
+Ambiguous, Signage - Ambiguous, Pole Group, Traffic Sign - Ambiguous, Vehicle
+Group), leaving 116. mmsegmentation instead trains every label as a class
+(66 / 124); that reading is not taken, since its mIoU then averages in void.
 
-Tables. The label names and colours are shipped here, so the class table is
-known without the files (``segbench list datasets``, a model's head size).
-When the root holds the official config JSON, it is read and must agree with
-the table label for label (name and colour, in id order): a root of another
+Tables. Names, colours and the labels left out ship here, so the class table
+is known without the files (``segbench list datasets``, a model's head size).
+When the root holds the official config JSON, it is read and must agree label
+for label (name, colour and ``evaluate``, in id order): a root of another
 version or a modified ontology fails in one line instead of training on
 shifted ids.
 """
@@ -35,7 +39,7 @@ Labels = tuple[tuple[str, tuple[int, int, int]], ...]
 SPLIT_FOLDERS = {"train": "training", "val": "validation"}
 PAPER = "Neuhold et al., The Mapillary Vistas Dataset for Semantic Understanding of Street Scenes"
 
-# config_v1.2.json: 66 labels (readable name, colour) in label-id order; the last is Unlabeled.
+# config_v1.2.json: 66 labels (readable name, colour) in label-id order.
 V1_2_LABELS: Labels = (
     ("Bird", (165, 42, 42)), ("Ground Animal", (0, 192, 0)), ("Curb", (196, 196, 196)),
     ("Fence", (190, 153, 153)), ("Guard Rail", (180, 165, 180)), ("Barrier", (90, 120, 150)),
@@ -61,7 +65,7 @@ V1_2_LABELS: Labels = (
     ("Trailer", (0, 0, 110)), ("Truck", (0, 0, 70)), ("Wheeled Slow", (0, 0, 192)),
     ("Car Mount", (32, 32, 32)), ("Ego Vehicle", (120, 10, 10)), ("Unlabeled", (0, 0, 0)),
 )  # fmt: skip
-# config_v2.0.json: 124 labels (readable name, colour) in label-id order; the last is Unlabeled.
+# config_v2.0.json: 124 labels (readable name, colour) in label-id order.
 V2_0_LABELS: Labels = (
     ("Bird", (165, 42, 42)), ("Ground Animal", (0, 192, 0)), ("Ambiguous Barrier", (250, 170, 31)),
     ("Concrete Block", (250, 170, 32)), ("Curb", (196, 196, 196)), ("Fence", (190, 153, 153)),
@@ -117,14 +121,20 @@ V2_0_LABELS: Labels = (
 )  # fmt: skip
 
 
-def vistas_info(name: str, labels: Labels) -> DatasetInfo:
-    """Every label but the last (``Unlabeled``) is a class, in label-id order."""
+# The label ids each config marks ``evaluate: false``.
+V1_2_NOT_EVALUATED = frozenset({65})  # Unlabeled
+V2_0_NOT_EVALUATED = frozenset({2, 31, 38, 79, 86, 96, 115, 123})  # ambiguous and group labels, Unlabeled
+
+
+def vistas_info(name: str, labels: Labels, not_evaluated: frozenset[int]) -> DatasetInfo:
+    """The evaluated labels are the classes, in label-id order."""
+    kept = [label for i, label in enumerate(labels) if i not in not_evaluated]
     return DatasetInfo(
         name=name,
-        num_classes=len(labels) - 1,
+        num_classes=len(kept),
         ignore_index=255,
-        class_names=tuple(n for n, _ in labels[:-1]),
-        palette=tuple(c for _, c in labels[:-1]),
+        class_names=tuple(n for n, _ in kept),
+        palette=tuple(c for _, c in kept),
         splits=tuple(SPLIT_FOLDERS),
     )
 
@@ -134,6 +144,7 @@ class MapillaryVistas(FileDataset):
 
     version: ClassVar[str]
     labels: ClassVar[Labels]
+    not_evaluated: ClassVar[frozenset[int]]
 
     def find_files(self) -> list[tuple[Path, Path]]:
         self.check_config()
@@ -153,10 +164,11 @@ class MapillaryVistas(FileDataset):
         if not path.is_file():
             return
         try:
-            found = [(str(e["readable"]), tuple(e["color"])) for e in json.loads(path.read_text())["labels"]]
+            found = [(str(e["readable"]), tuple(e["color"]), bool(e.get("evaluate", True)))
+                     for e in json.loads(path.read_text())["labels"]]
         except (ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{self.info.name}: {path} is not a Vistas config ({type(e).__name__}: {e})") from None
-        expected = [(n, tuple(c)) for n, c in self.labels]
+        expected = [(n, tuple(c), i not in self.not_evaluated) for i, (n, c) in enumerate(self.labels)]
         if found != expected:
             i = next((i for i, (a, b) in enumerate(zip(found, expected)) if a != b), min(len(found), len(expected)))
             there, here = (x[i] if i < len(x) else "none" for x in (found, expected))
@@ -173,9 +185,10 @@ def vistas_layout(version: str) -> str:
     )
 
 
-def vistas_lut(labels: Labels) -> np.ndarray:
-    """Label ids 0..n-2 are the classes; Unlabeled (n-1) and anything past it become 255."""
-    return make_lut({i: i for i in range(len(labels) - 1)})
+def vistas_lut(labels: Labels, not_evaluated: frozenset[int]) -> np.ndarray:
+    """Evaluated label ids -> 0..C-1 in order; the others, and ids past the table, -> 255."""
+    kept = [i for i in range(len(labels)) if i not in not_evaluated]
+    return make_lut({label_id: train_id for train_id, label_id in enumerate(kept)})
 
 
 @DATASETS.register("mapillary_v1", paper=PAPER, year=2017)
@@ -184,17 +197,19 @@ class MapillaryVistasV1(MapillaryVistas):
 
     version = "v1.2"
     labels = V1_2_LABELS
-    info = vistas_info("mapillary_v1", V1_2_LABELS)
+    not_evaluated = V1_2_NOT_EVALUATED
+    info = vistas_info("mapillary_v1", V1_2_LABELS, V1_2_NOT_EVALUATED)
     layout = vistas_layout("v1.2")
-    label_lut = vistas_lut(V1_2_LABELS)
+    label_lut = vistas_lut(V1_2_LABELS, V1_2_NOT_EVALUATED)
 
 
 @DATASETS.register("mapillary_v2", paper=PAPER + " (v2.0 release)", year=2021)
 class MapillaryVistasV2(MapillaryVistas):
-    """Mapillary Vistas v2.0: 123 classes (124 labels less Unlabeled)."""
+    """Mapillary Vistas v2.0: 116 classes (124 labels less the 8 its config does not evaluate)."""
 
     version = "v2.0"
     labels = V2_0_LABELS
-    info = vistas_info("mapillary_v2", V2_0_LABELS)
+    not_evaluated = V2_0_NOT_EVALUATED
+    info = vistas_info("mapillary_v2", V2_0_LABELS, V2_0_NOT_EVALUATED)
     layout = vistas_layout("v2.0")
-    label_lut = vistas_lut(V2_0_LABELS)
+    label_lut = vistas_lut(V2_0_LABELS, V2_0_NOT_EVALUATED)
