@@ -12,8 +12,7 @@ splits (``train_extra``, the 19,998 extra images, and ``train_all``, train
 followed by train_extra) and its label files
 (``gtCoarse/{split}/{city}/*_gtCoarse_labelIds.png``) differ, while classes,
 table and palette are the fine set's. It is the first stage of coarse-then-fine
-training (``--dataset cityscapes_coarse --train-split train_all``), as in
-DeepLabv3's Cityscapes recipe.
+training (``--dataset cityscapes_coarse --train-split train_all``).
 """
 
 from __future__ import annotations
