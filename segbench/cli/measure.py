@@ -299,7 +299,9 @@ def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, mod
         entries = [(n, LOSSES.metadata(n)) for n in LOSSES.names()]
         out.print(registry_table("losses", entries, ["paper", "year", "class_weights"]))
     else:
-        infos = [DATASETS.get(n).info for n in DATASETS.names()]
-        entries = [(i.name, {"classes": i.num_classes, "ignore": i.ignore_index, "splits": ", ".join(i.splits)})
-                   for i in infos]
-        out.print(registry_table("datasets", entries, ["classes", "ignore", "splits"]))
+        entries = []
+        for name in DATASETS.names():
+            info = DATASETS.get(name).info
+            entries.append((name, {**DATASETS.metadata(name), "classes": info.num_classes,
+                                   "ignore": info.ignore_index, "splits": ", ".join(info.splits)}))
+        out.print(registry_table("datasets", entries, ["paper", "year", "classes", "ignore", "splits"]))

@@ -11,6 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# Registration side effects: one module per dataset.
+from segbench.data import (  # noqa: F401
+    ade20k,
+    camvid,
+    cityscapes,
+    coco_stuff,
+    kitti,
+    mapillary,
+    rgbd,
+    synthetic,
+    voc,
+)
 from segbench.data.base import (
     DATASETS,
     DatasetInfo,
@@ -28,9 +40,6 @@ from segbench.data.transforms import (
     eval_transforms,
     train_transforms,
 )
-
-# Registration side effects: one module per dataset.
-from segbench.data import ade20k, camvid, cityscapes, synthetic, voc  # noqa: E402,F401,I001
 
 
 def build_dataset(
@@ -51,11 +60,11 @@ def dataset_info(name: str) -> DatasetInfo:
 
 __all__ = [
     "DATASETS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "DatasetInfo",
     "DatasetNotFoundError",
     "FileDataset",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "JointTransform",
     "RandomScale",
     "SegmentationDataset",

@@ -36,7 +36,7 @@ ADE20K_CLASSES = (
 )  # fmt: skip
 
 
-@DATASETS.register("ade20k")
+@DATASETS.register("ade20k", paper="Zhou et al., Scene Parsing through ADE20K Dataset", year=2017)
 class ADE20K(FileDataset):
     """ADE20K SceneParsing; splits ``train``/``val`` read ``training``/``validation``."""
 

@@ -21,7 +21,9 @@ CAMVID_PALETTE = (
 )  # fmt: skip
 
 
-@DATASETS.register("camvid")
+@DATASETS.register(
+    "camvid", paper="Brostow et al., Semantic Object Classes in Video (SegNet's version)", year=2008
+)
 class CamVid(FileDataset):
     """CamVid (SegNet version); ``trainval`` is train followed by val."""
 

@@ -280,7 +280,7 @@ def draw_scene(
     return (image * 255 + 0.5).astype(np.uint8), label
 
 
-@DATASETS.register("synthetic")
+@DATASETS.register("synthetic", paper="-", year="-")
 class SyntheticShapes(SegmentationDataset):
     """Textured shapes on a textured background; sample ``i`` of a split is always the same scene.
 

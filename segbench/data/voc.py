@@ -20,7 +20,7 @@ VOC_CLASSES = (
 )  # fmt: skip
 
 
-@DATASETS.register("voc")
+@DATASETS.register("voc", paper="Everingham et al., The PASCAL Visual Object Classes Challenge", year=2012)
 class VOCSegmentation(FileDataset):
     """PASCAL VOC 2012 (21 classes incl. background); the samples are those the split's list names."""
 
