@@ -30,6 +30,7 @@ NETWORKS: Registry[type[nn.Module]] = Registry("network")
 from segbench.models.networks import (  # noqa: F401
     bisenet,
     cgnet,
+    contextnet,
     dabnet,
     edanet,
     enet,
@@ -39,6 +40,7 @@ from segbench.models.networks import (  # noqa: F401
     fc_densenet,
     frrn,
     icnet,
+    lednet,
     lrn,
     unet_original,
 )
