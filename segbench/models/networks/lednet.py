@@ -113,7 +113,9 @@ class AttentionPyramid(nn.Module):
         super().__init__()
 
         def conv_bn_relu_1x1(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout, eps=1e-3), nn.ReLU(inplace=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout, eps=1e-3), nn.ReLU(inplace=True)
+            )
 
         self.project = conv_bn_relu_1x1(channels, num_classes)
         self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu_1x1(channels, num_classes))
