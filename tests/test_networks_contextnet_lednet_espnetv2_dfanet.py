@@ -132,11 +132,19 @@ def test_eesp_fuses_hierarchically_and_merges_per_group() -> None:
 
 
 @pytest.mark.slow
-def test_espnetv2_convolution_macs_match_the_released_model() -> None:
-    # The authors' model zoo: 674.78 M FLOPs (multiply-adds of the convolutions) at 512x256 for s = 2.0
-    # on Cityscapes, the model whose 2.7 G at 1024x512 the paper reports.
-    flops = count_flops(NETWORKS.get("espnetv2")(num_classes=20), (256, 512))
-    assert flops.by_operator["conv"] == pytest.approx(0.67478, rel=0.01)
+@pytest.mark.parametrize(
+    ("classes", "size", "published_gmacs"),
+    # The authors' model zoo (s = 2.0): "FLOPs" that count the convolutions' multiply-adds,
+    # 674.78 M on Cityscapes at 512x256 (20 classes) and 759.52 M on PASCAL VOC at 384x384 (21).
+    [(20, (256, 512), 0.67478), (21, (384, 384), 0.75952)],
+    ids=["cityscapes", "voc"],
+)
+def test_espnetv2_convolution_macs_match_the_released_models(
+    classes: int, size: tuple[int, int], published_gmacs: float
+) -> None:
+    model = NETWORKS.get("espnetv2")(num_classes=classes)
+    assert count_parameters(model) / 1e6 == pytest.approx(0.79, rel=0.01)
+    assert count_flops(model, size).by_operator["conv"] == pytest.approx(published_gmacs, rel=0.01)
 
 
 def test_dfanet_aggregates_three_backbones_each_one_level_deeper() -> None:
