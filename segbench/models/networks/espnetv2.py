@@ -173,7 +173,10 @@ class GatedProjection(nn.Module):
 
 @NETWORKS.register(
     "espnetv2",
-    paper="Mehta et al., ESPNetv2: A Light-weight, Power Efficient, and General Purpose CNN",
+    paper=(
+        "Mehta et al., ESPNetv2: A Light-weight, Power Efficient, and General Purpose Convolutional "
+        "Neural Network"
+    ),
     year=2019,
     paper_params=0.79,
     paper_classes=20,
