@@ -18,7 +18,7 @@ later backbones skip the stem). Sub-stage aggregation: each of the later
 backbones' enc3 and enc4 takes its previous stage's output concatenated
 with the same stage's output of the backbone before.
 
-Decoder (Section 3.3): the three enc2 outputs are reduced by 1x1 convs,
+Decoder, as the paper describes it: the three enc2 outputs are reduced by 1x1 convs,
 upsampled to the first one's size (1/4) and summed, then a 1x1 conv; the
 three fc attention outputs are reduced by 1x1 convs, upsampled to 1/4 and
 added; a 1x1 conv classifies and bilinear upsampling x4 gives the logits.

@@ -1,7 +1,7 @@
 """LEDNet (Wang, Zhou, Ji, Chen, Gong, Wu, Latecki 2019, "LEDNet: A Lightweight Encoder-Decoder
 Network for Real-Time Semantic Segmentation", ICIP; arXiv:1905.02423).
 
-Built from the paper's Table 1 and Figures 2-3.
+Built from the paper's Table 1 and its figures of the SS-nbt unit and the APN.
 
 Encoder: ERFNet's downsampling unit (a 3x3/2 conv next to a 2x2 max
 pooling) to 32 maps, 3 SS-nbt units; downsampling to 64, 2 SS-nbt units;
@@ -18,7 +18,7 @@ a one-channel attention map that multiplies a 1x1 conv of the features to
 the classes; a global-average-pooling branch (1x1 conv) is added, and
 bilinear upsampling x8 gives the logits.
 
-Where the paper is silent we follow the authors' code: the pyramid is one
+Where the paper is silent we follow the first author's public code: the pyramid is one
 map wide and its kxk convs are factorised into kx1 and 1xk (with bias, then
 BN and ReLU); convs in SS-nbt units carry a bias, BatchNorm uses eps 1e-3,
 and dropout is 0.03 before the third downsampling and 0.3 after it. The
