@@ -29,6 +29,7 @@ NETWORKS: Registry[type[nn.Module]] = Registry("network")
 # Registration side effects: one module per network family.
 from segbench.models.networks import (  # noqa: F401
     bisenet,
+    bisenetv2,
     cgnet,
     dabnet,
     edanet,
@@ -40,6 +41,8 @@ from segbench.models.networks import (  # noqa: F401
     frrn,
     icnet,
     lrn,
+    pp_liteseg,
+    stdc_seg,
     unet_original,
 )
 
