@@ -12,6 +12,7 @@ import torch
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
 
+from segbench.measure.flops import count_flops
 from segbench.measure.params import count_parameters
 from segbench.models.decoders.base import TrainingOnly
 from segbench.models.detail_guidance import DetailLogits, detail_loss, detail_target
@@ -247,3 +248,15 @@ def test_bisenetv2_booster_heads_are_training_only() -> None:
 def test_a_non_positive_class_count_is_a_one_line_error(name: str) -> None:
     with pytest.raises(ValueError, match="num_classes must be a positive integer, not 0"):
         NETWORKS.get(name)(0)
+
+
+@pytest.mark.slow
+def test_bisenetv2_multiply_adds_are_near_the_papers_21_gflops() -> None:
+    # The paper's comparison table gives 21.15 GFLOPs (2048x1024 in its resolution column; the network
+    # sees the image downscaled to 512x1024, the size counted here, with multiply-adds as FLOPs). The main
+    # head's width Ct is not stated: at the reproductions' 1024 it alone is 9.7 G of the 24.8 G here, so
+    # the count is expected above the paper's, not equal (Ct near 640 would meet it).
+    # Convolution MACs scale with the pixel count (every stage divides 128x256), so 16 x the count at
+    # 128x256 is the count at 512x1024.
+    gmacs = count_flops(NETWORKS.get("bisenetv2")(19), (128, 256)).gmacs * 16
+    assert 21.15 < gmacs < 1.2 * 21.15
