@@ -22,11 +22,11 @@ Aggregation for Real-time Semantic Segmentation", IJCV 2021
 
 Where the paper is silent (no official code was released), the reading of
 the public reproductions is taken: ``Ct`` = 1024 for the main head and 128
-for the booster heads; BN and ReLU follow every conv the paper draws with a
-ReLU, the GE layer's depthwise convs are followed by BN (the second one, or
-the only one at stride 1, also by ReLU); the context embedding block's last
-conv and the aggregation's fusing conv are plain conv + BN as drawn (the
-reproductions add a ReLU). The paper gives GFLOPs but no parameter count;
+for the booster heads; the GE layer's last depthwise conv (the only one at
+stride 1) is followed by a ReLU after its BN, as in the reproductions (the
+paper draws none there); the context embedding block's last conv (bare in
+the paper) gets a BN; the aggregation's fusing conv is conv + BN as drawn
+(the reproductions add a ReLU). The paper gives GFLOPs but no parameter count;
 the registered figure is the count of these layers at 19 classes, summed by
 hand in the tests.
 """
