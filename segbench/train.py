@@ -38,6 +38,7 @@ from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
 from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
 from segbench.measure.metrics import SegMetrics
+from segbench.models.detail_guidance import DetailLogits, detail_loss
 
 OPTIMIZERS = ("sgd", "adamw")
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
@@ -182,11 +183,21 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 def segmentation_loss(
     output: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor, criterion: nn.Module, aux_weight: float
 ) -> torch.Tensor:
-    """``criterion`` on the main logits, plus ``aux_weight`` x each auxiliary head's, if any."""
+    """``criterion`` on the main logits, plus ``aux_weight`` x each auxiliary head's, if any.
+
+    Detail logits (STDC's detail guidance, marked :class:`DetailLogits`) are trained on the
+    labels' boundaries instead, with the paper's weight of 1.
+    """
     if isinstance(output, torch.Tensor):
         return criterion(output, target)
     main, *aux = output
-    return criterion(main, target) + aux_weight * sum(criterion(a, target) for a in aux)
+    loss = criterion(main, target)
+    for a in aux:
+        if isinstance(a, DetailLogits):
+            loss = loss + detail_loss(a, target, getattr(criterion, "ignore_index", 255))
+        else:
+            loss = loss + aux_weight * criterion(a, target)
+    return loss
 
 
 class Trainer:

@@ -1,5 +1,5 @@
 """The encoders segbench writes itself (no torchvision model to compare with):
-MobileNet v1 and ShuffleNet v1, checked against their papers' ImageNet
+MobileNet v1, ShuffleNet v1 and STDC, checked against their papers' ImageNet
 figures and against the FeatureSpec contract."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from torch import nn
 from segbench.models.encoders import ENCODERS, Encoder, create_encoder
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 
-HANDWRITTEN = ("mobilenet", "shufflenet", "shufflenet_rtseg")
+HANDWRITTEN = ("mobilenet", "shufflenet", "shufflenet_rtseg", "stdc1", "stdc2")
 # The study's variant rounds down at its unpadded conv1, so its maps may be a pixel short.
-SLACK = {"mobilenet": 0, "shufflenet": 0, "shufflenet_rtseg": 1}
+SLACK = {"mobilenet": 0, "shufflenet": 0, "shufflenet_rtseg": 1, "stdc1": 0, "stdc2": 0}
 
 
 class ImageNetClassifier(nn.Module):

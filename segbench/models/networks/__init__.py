@@ -29,6 +29,7 @@ NETWORKS: Registry[type[nn.Module]] = Registry("network")
 # Registration side effects: one module per network family.
 from segbench.models.networks import (  # noqa: F401
     bisenet,
+    bisenetv2,
     cgnet,
     contextnet,
     dabnet,
@@ -44,6 +45,8 @@ from segbench.models.networks import (  # noqa: F401
     icnet,
     lednet,
     lrn,
+    pp_liteseg,
+    stdc_seg,
     unet_original,
 )
 
