@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,24 @@ class TrainingOnly(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.module(*args)
+
+
+@dataclass(frozen=True)
+class BoundaryLogits:
+    """A training-mode output that predicts class boundaries (one logit map), not classes.
+
+    Networks with a boundary head (PIDNet's D branch) return it among their
+    auxiliary outputs; the training loss scores it with a class-balanced
+    binary cross-entropy against the label map's edges, times ``weight``
+    (the paper's coefficient), instead of the segmentation loss.
+    """
+
+    logits: torch.Tensor
+    weight: float = 1.0
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> BoundaryLogits:
+        """The same output with ``fn`` (a resize, say) applied to its logits."""
+        return BoundaryLogits(fn(self.logits), self.weight)
 
 
 class Decoder(nn.Module):

@@ -31,6 +31,7 @@ from segbench.models.networks import (  # noqa: F401
     bisenet,
     cgnet,
     dabnet,
+    ddrnet,
     edanet,
     enet,
     erfnet,
@@ -40,6 +41,9 @@ from segbench.models.networks import (  # noqa: F401
     frrn,
     icnet,
     lrn,
+    pidnet,
+    regseg,
+    swiftnet,
     unet_original,
 )
 
