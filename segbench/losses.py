@@ -225,3 +225,33 @@ def build_loss(name: str, ignore_index: int, weight: torch.Tensor | None = None)
     """The loss ``name`` for labels with ``ignore_index``, with optional per-class ``weight``."""
     check_loss(name, class_weights=weight is not None)
     return LOSSES.get(name)(ignore_index, weight)
+
+
+def label_edges(target: torch.Tensor, ignore_index: int, width: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+    """Boundary map of labels ``N x H x W``: 1 where a ``width`` x ``width`` window holds two classes.
+
+    Returns ``(edges, valid)`` as float and bool maps ``N x 1 x H x W``; a pixel
+    whose window touches the ignore label is not valid (its edge is unknown).
+    """
+    labels = target.unsqueeze(1).float()
+    ignored = (target == ignore_index).unsqueeze(1).float()
+    pad = width // 2
+    near_ignored = F.max_pool2d(ignored, width, 1, pad) > 0
+    highest = F.max_pool2d(labels, width, 1, pad)
+    lowest = -F.max_pool2d(-labels, width, 1, pad)
+    return (highest != lowest).float(), ~near_ignored
+
+
+def boundary_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
+    """Class-balanced binary cross-entropy of boundary logits ``N x 1 x H x W`` against the labels' edges.
+
+    Each edge pixel weighs the share of non-edge pixels and vice versa (as in
+    PIDNet's boundary loss), so the rare edges are not drowned.
+    """
+    edges, valid = label_edges(target, ignore_index)
+    logits, edges = logits.float()[valid], edges[valid]
+    if edges.numel() == 0:
+        return logits.sum()  # zero, still attached to the graph
+    positive = edges.mean()
+    weight = torch.where(edges > 0, 1.0 - positive, positive)
+    return F.binary_cross_entropy_with_logits(logits, edges, weight)

@@ -38,7 +38,7 @@ from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
 from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
 from segbench.measure.metrics import SegMetrics
-from segbench.models.detail_guidance import DetailLogits, detail_loss
+from segbench.models.decoders.base import BoundaryLogits
 
 OPTIMIZERS = ("sgd", "adamw")
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
@@ -181,22 +181,26 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimiz
 
 
 def segmentation_loss(
-    output: torch.Tensor | tuple[torch.Tensor, ...], target: torch.Tensor, criterion: nn.Module, aux_weight: float
+    output: torch.Tensor | tuple[torch.Tensor | BoundaryLogits, ...],
+    target: torch.Tensor,
+    criterion: nn.Module,
+    aux_weight: float,
+    ignore_index: int = 255,
 ) -> torch.Tensor:
     """``criterion`` on the main logits, plus ``aux_weight`` x each auxiliary head's, if any.
 
-    Detail logits (STDC's detail guidance, marked :class:`DetailLogits`) are trained on the
-    labels' boundaries instead, with the paper's weight of 1.
+    A :class:`BoundaryLogits` output (a boundary head) is scored by its own loss
+    against the labels' edges, with its own weight.
     """
     if isinstance(output, torch.Tensor):
         return criterion(output, target)
     main, *aux = output
     loss = criterion(main, target)
-    for a in aux:
-        if isinstance(a, DetailLogits):
-            loss = loss + detail_loss(a, target, getattr(criterion, "ignore_index", 255))
+    for extra in aux:
+        if isinstance(extra, BoundaryLogits):
+            loss = loss + extra.loss_against(target, ignore_index)
         else:
-            loss = loss + aux_weight * criterion(a, target)
+            loss = loss + aux_weight * criterion(extra, target)
     return loss
 
 
@@ -291,7 +295,9 @@ class Trainer:
         images = images.to(self.device, non_blocking=True).contiguous(memory_format=fmt)
         masks = masks.to(self.device, non_blocking=True)
         with autocast_context(self.device, self.config.precision):
-            loss = segmentation_loss(self.train_model(images), masks, self.criterion, self.config.aux_weight)
+            loss = segmentation_loss(
+                self.train_model(images), masks, self.criterion, self.config.aux_weight, self.info.ignore_index
+            )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)

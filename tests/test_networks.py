@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from segbench.measure.params import count_parameters
-from segbench.models.detail_guidance import DetailLogits
+from segbench.models.decoders import BoundaryLogits
 from segbench.models.networks import NETWORKS
 
 #: A paper's count may differ from a faithful rebuild by rounding and small unstated details.
@@ -49,9 +49,9 @@ def test_a_training_step_reaches_every_inference_parameter(name: str) -> None:
     model = NETWORKS.get(name)(num_classes=4).train()
     out = model(torch.randn(2, 3, 64, 64))
     outs = out if isinstance(out, tuple) else (out,)
-    for o in outs:
-        # Detail (boundary) logits of STDC's detail guidance have one channel.
-        assert o.shape == (2, 1 if isinstance(o, DetailLogits) else 4, 64, 64)
-    sum(o.float().mean() for o in outs).backward()
+    maps = [o.logits if isinstance(o, BoundaryLogits) else o for o in outs]
+    for o, m in zip(outs, maps):
+        assert m.shape == (2, 1 if isinstance(o, BoundaryLogits) else 4, 64, 64)
+    sum(m.float().mean() for m in maps).backward()
     unreached = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not unreached, f"{name}: parameters with no gradient: {unreached[:5]}"

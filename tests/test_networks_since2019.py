@@ -15,7 +15,8 @@ from torch import nn
 from segbench.measure.flops import count_flops
 from segbench.measure.params import count_parameters
 from segbench.models.decoders.base import TrainingOnly
-from segbench.models.detail_guidance import DetailLogits, detail_loss, detail_target
+from segbench.models.decoders import BoundaryLogits
+from segbench.models.detail_guidance import detail_loss, detail_target
 from segbench.models.encoders import create_encoder
 from segbench.models.encoders.stdc import STDCModule, conv_bn_relu
 from segbench.models.networks import NETWORKS
@@ -121,8 +122,8 @@ def test_stdc_seg_trains_auxiliary_and_detail_heads_only() -> None:
     assert extra == aux + detail
     outs = model.train()(torch.randn(2, 3, 64, 96))
     assert len(outs) == 4
-    assert [type(o) is DetailLogits for o in outs] == [False, False, False, True]
-    assert outs[-1].shape == (2, 1, 64, 96)
+    assert [isinstance(o, BoundaryLogits) and o.loss is detail_loss for o in outs] == [False, False, False, True]
+    assert outs[-1].logits.shape == (2, 1, 64, 96)
     with torch.no_grad():
         assert type(model.eval()(torch.randn(1, 3, 64, 96))) is torch.Tensor
 
@@ -148,7 +149,7 @@ def test_detail_loss_prefers_the_boundary_and_enters_the_training_loss() -> None
     criterion = nn.CrossEntropyLoss(ignore_index=255)
     plain = segmentation_loss((logits, logits), labels, criterion, aux_weight=0.4)
     with_detail = segmentation_loss(
-        (logits, logits, bad.as_subclass(DetailLogits)), labels, criterion, aux_weight=0.4
+        (logits, logits, BoundaryLogits(bad, detail_loss)), labels, criterion, aux_weight=0.4
     )
     assert with_detail - plain == pytest.approx(detail_loss(bad, labels, 255).item(), rel=1e-5)
 

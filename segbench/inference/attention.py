@@ -8,6 +8,13 @@ import torch
 from torch import nn
 
 from segbench.inference.tta import resize, scaled_size
+from segbench.models.decoders.base import BoundaryLogits
+
+
+def _resize_output(out: torch.Tensor | BoundaryLogits, size: tuple[int, ...]) -> torch.Tensor | BoundaryLogits:
+    if isinstance(out, BoundaryLogits):
+        return out.map(lambda logits: resize(logits, size))
+    return resize(out, size)
 
 
 class ScaleAttention(nn.Module):
@@ -52,7 +59,7 @@ class ScaleAttention(nn.Module):
             if isinstance(out, tuple):  # training mode with auxiliary heads
                 out, *extra = out
                 if i == 0:
-                    aux = [resize(a, size) for a in extra]
+                    aux = [_resize_output(a, size) for a in extra]
             per_scale.append(resize(out, size))
         w = self.weights(per_scale)
         fused = sum(w[:, i : i + 1] * logits for i, logits in enumerate(per_scale))

@@ -9,9 +9,10 @@ loss is binary cross-entropy plus Dice. The paper calls the fusing conv
 trainable; the threshold after it has no gradient, so it stays at its initial
 weights, which are fixed here (0.6, 0.3, 0.1, those of the authors' code).
 
-A network returns its detail logits among its training outputs wrapped as
-:class:`DetailLogits`; the training loss sends those here instead of to the
-class criterion. Nothing of this runs in eval mode.
+STDC-Seg returns its detail logits among its training outputs as a
+:class:`~segbench.models.decoders.BoundaryLogits` carrying :func:`detail_loss`,
+so the training loss scores them here instead of with the class criterion.
+Nothing of this runs in eval mode.
 """
 
 from __future__ import annotations
@@ -23,14 +24,6 @@ _LAPLACIAN = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, 8.0, -1.0], [-1.0, -1.0, -
 _STRIDES = (1, 2, 4)
 _FUSE_WEIGHTS = (0.6, 0.3, 0.1)
 _THRESHOLD = 0.1
-
-
-class DetailLogits(torch.Tensor):
-    """Marks a one-channel training output as detail (boundary) logits, not class scores."""
-
-
-def as_detail(x: torch.Tensor) -> DetailLogits:
-    return x.as_subclass(DetailLogits)
 
 
 def detail_target(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -51,7 +44,7 @@ def detail_target(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
 
 def detail_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
     """BCE + Dice of detail ``logits`` (any size; resized to the labels') against the labels' boundaries."""
-    logits = logits.as_subclass(torch.Tensor).float()
+    logits = logits.float()
     if logits.shape[-2:] != labels.shape[-2:]:
         logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
     target = detail_target(labels, ignore_index)

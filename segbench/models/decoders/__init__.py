@@ -7,7 +7,7 @@ part of that.
 
 from __future__ import annotations
 
-from segbench.models.decoders.base import Decoder, NotApplicable, TrainingOnly
+from segbench.models.decoders.base import BoundaryLogits, Decoder, NotApplicable, TrainingOnly
 from segbench.registry import Registry
 
 DECODERS: Registry[type[Decoder]] = Registry("decoder")
@@ -31,4 +31,4 @@ from segbench.models.decoders import (  # noqa: E402,F401
     upernet,
 )
 
-__all__ = ["DECODERS", "Decoder", "NotApplicable", "TrainingOnly"]
+__all__ = ["DECODERS", "BoundaryLogits", "Decoder", "NotApplicable", "TrainingOnly"]

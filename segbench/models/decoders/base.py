@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,32 @@ class TrainingOnly(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
         return self.module(*args)
+
+
+#: A boundary loss: ``(logits N x 1 x h x w, labels N x H x W, ignore_index) -> scalar``.
+BoundaryLossFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class BoundaryLogits:
+    """A training-mode output that predicts class boundaries (one logit map), not classes.
+
+    Networks with a boundary head (PIDNet's D branch, STDC's detail head)
+    return it among their auxiliary outputs with the loss their paper trains
+    it with and that loss's coefficient; the training loss adds
+    ``weight * loss(logits, labels, ignore_index)`` instead of the class criterion.
+    """
+
+    logits: torch.Tensor
+    loss: BoundaryLossFn
+    weight: float = 1.0
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> BoundaryLogits:
+        """The same output with ``fn`` (a resize, say) applied to its logits."""
+        return BoundaryLogits(fn(self.logits), self.loss, self.weight)
+
+    def loss_against(self, labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
+        return self.weight * self.loss(self.logits, labels, ignore_index)
 
 
 class Decoder(nn.Module):

@@ -7,7 +7,10 @@ follows the :class:`~segbench.models.decoders.Decoder` convention: in eval
 mode one logits tensor ``[N, C, H, W]`` at the input's size; in training mode
 it may return ``(main, *aux)`` for deep supervision, with the auxiliary heads
 wrapped in :class:`~segbench.models.decoders.TrainingOnly` so that they stay
-out of the inference parameter count, FLOPs and latency.
+out of the inference parameter count, FLOPs and latency. An auxiliary output
+that predicts class boundaries rather than classes (PIDNet's D head) is a
+:class:`~segbench.models.decoders.BoundaryLogits`, which the training loss
+scores against the labels' edges.
 
 Metadata per entry (tested against the model):
 
@@ -33,6 +36,7 @@ from segbench.models.networks import (  # noqa: F401
     cgnet,
     contextnet,
     dabnet,
+    ddrnet,
     dfanet,
     edanet,
     enet,
@@ -45,8 +49,11 @@ from segbench.models.networks import (  # noqa: F401
     icnet,
     lednet,
     lrn,
+    pidnet,
     pp_liteseg,
+    regseg,
     stdc_seg,
+    swiftnet,
     unet_original,
 )
 

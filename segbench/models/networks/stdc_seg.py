@@ -34,7 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
-from segbench.models.detail_guidance import as_detail
+from segbench.models.decoders.base import BoundaryLogits
+from segbench.models.detail_guidance import detail_loss
 from segbench.models.encoders.stdc import stdc_encoder
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
@@ -122,7 +123,7 @@ class STDCSeg(nn.Module):
             main,
             _resize(self.aux8(context8), size),
             _resize(self.aux16(context16), size),
-            as_detail(_resize(self.detail_head(f8), size)),
+            BoundaryLogits(_resize(self.detail_head(f8), size), detail_loss),
         )
 
 
