@@ -35,7 +35,7 @@ def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> l
     for name in names:
         if name not in valid and not (encoders and is_encoder_name(name)):
             raise ValueError(f"unknown {kind} '{name}'; valid: {listing}")
-        if encoders and name not in valid and name.startswith(TIMM_PREFIX):  # refused now, not as a failed row
+        if encoders and name not in valid and name.startswith(TIMM_PREFIX):  # now, not as a failed row
             from segbench.models.encoders.timm_backed import check_timm_model
 
             check_timm_model(name[len(TIMM_PREFIX):])

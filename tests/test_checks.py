@@ -18,7 +18,8 @@ from segbench.cli import main
 from segbench.grid import expand_grid
 from segbench.suites import SuiteError, load_suite
 
-GRID = ["grid", "--profile-only", "--device", "cpu", "--encoders", "mobilenet", "--decoders", "skip", "--size", "64"]
+GRID = ["grid", "--profile-only", "--device", "cpu", "--encoders", "mobilenet", "--decoders", "skip",
+        "--size", "64"]
 TRAIN = ["train", "--encoder", "mobilenet", "--decoder", "skip", "--device", "cpu", "--iterations", "1"]
 
 
@@ -83,7 +84,8 @@ def test_every_rule_refuses_nan_and_accepts_its_default():
     assert not problem("warmup_iters", 0) and not problem("no_rule_here", -1) and not problem("lr", None)
     with pytest.raises(ValueError, match=r"^\[x\] weight_decay must be a number at least 0, not -1$"):
         check_values({"weight_decay": -1}, label=lambda name: f"[x] {name}")
-    assert {"min_iters", "min_time", "warmup_iters", "lr_warmup", "weight_decay", "train_precision"} <= set(RULES)
+    assert {"min_iters", "min_time", "warmup_iters", "lr_warmup", "weight_decay", "train_precision"} \
+        <= set(RULES)
 
 
 SUITE = """[suite]
@@ -109,14 +111,18 @@ TRAINED = SUITE + '\n[data]\ndataset = "synthetic"\n\n[train]\niterations = 1\ns
         (SUITE.replace('devices = ["cpu"]', "devices = []"),
          r"\[grid\] devices: must be a non-empty list of auto, cpu, cuda or cuda:N, got \[\] \(line 8\)$"),
         (SUITE.replace('devices = ["cpu"]', 'devices = ["cpu:abc"]'), r"\[grid\] devices: .*'cpu:abc'"),
-        (SUITE.replace('sizes = ["64x64"]', "sizes = []"), r"\[grid\] sizes: must be a non-empty list, got \[\]"),
-        (TRAINED.replace("seeds = [0]", "seeds = []"), r"\[train\] seeds: must be a non-empty list, got \[\]"),
+        (SUITE.replace('sizes = ["64x64"]', "sizes = []"),
+         r"\[grid\] sizes: must be a non-empty list, got \[\]"),
+        (TRAINED.replace("seeds = [0]", "seeds = []"),
+         r"\[train\] seeds: must be a non-empty list, got \[\]"),
         (TRAINED.replace("iterations = 1", "iterations = 1\nweight_decay = -1.0"),
          r"\[train\] weight_decay: must be a number at least 0, got -1.0"),
-        (SUITE.replace('name = "mine"', 'name = "../.."'), r"\[suite\] name: must be a plain name .*no '/' or '\.\.'"),
+        (SUITE.replace('name = "mine"', 'name = "../.."'),
+         r"\[suite\] name: must be a plain name .*no '/' or '\.\.'"),
         (SUITE.replace('name = "mine"', 'name = "/tmp/elsewhere"'), r"\[suite\] name: must be a plain name"),
     ],
-    ids=["min-iters", "no-devices", "bad-device", "no-sizes", "no-seeds", "weight-decay", "name-up", "name-abs"],
+    ids=["min-iters", "no-devices", "bad-device", "no-sizes", "no-seeds", "weight-decay", "name-up",
+         "name-abs"],
 )
 def test_bad_suite_values_name_the_key_and_line(tmp_path, text, message):
     path = tmp_path / "s.toml"

@@ -362,7 +362,8 @@ def test_a_run_without_cells_is_refused_in_one_line(tmp_path: Path, baseline: Pa
         compare_runs(*pair)
     assert main(["compare", *map(str, pair)]) == 2
     captured = capsys.readouterr()
-    assert captured.err == f"error: {empty} holds no cell: nothing to compare\n" and "No regressions" not in captured.out
+    assert captured.err == f"error: {empty} holds no cell: nothing to compare\n"
+    assert "No regressions" not in captured.out
 
 
 def test_a_table_without_the_key_columns_is_refused(tmp_path: Path, baseline: Path, capsys):
@@ -370,7 +371,7 @@ def test_a_table_without_the_key_columns_is_refused(tmp_path: Path, baseline: Pa
 
     bare = tmp_path / "bare.csv"
     bare.write_text("cell_id,miou,status\nmobilenet__skip,50.0,ok\n")
-    with pytest.raises(ValueError, match=r"bare.csv lacks the key column\(s\) encoder, decoder, input_h, .*device"):
+    with pytest.raises(ValueError, match=r"bare.csv lacks the key column\(s\) encoder, decoder, .*device"):
         compare_runs(baseline, bare)
     assert main(["compare", str(baseline), str(bare)]) == 2
     err = capsys.readouterr().err

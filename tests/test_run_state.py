@@ -51,8 +51,8 @@ def test_table_csv_holds_each_cell_as_soon_as_it_ends(tmp_path):
     def on_record(record: dict) -> None:  # what `segbench table` would read if the grid were killed now
         seen.append(sorted(pd.read_csv(tmp_path / "table.csv")["decoder"]))
 
-    run_grid(_cells("skip", "unet", "dilation"), tmp_path, Scripted(dict.fromkeys(["skip", "unet", "dilation"], "ok")),
-             on_record=on_record)
+    decoders = ["skip", "unet", "dilation"]
+    run_grid(_cells(*decoders), tmp_path, Scripted(dict.fromkeys(decoders, "ok")), on_record=on_record)
     assert seen == [["skip"], ["skip", "unet"], ["dilation", "skip", "unet"]]
 
 
@@ -98,8 +98,8 @@ def broken_decoder():
 
 def test_a_grid_in_which_every_cell_failed_exits_1(tmp_path, capsys, broken_decoder):
     out = tmp_path / "run"
-    rc = main(["grid", "--encoders", "mobilenet", "--decoders", broken_decoder, "--profile-only", "--size", "64",
-               "--device", "cpu", "--threads", "1", "--out", str(out), *FAST_CLI])
+    rc = main(["grid", "--encoders", "mobilenet", "--decoders", broken_decoder, "--profile-only",
+               "--size", "64", "--device", "cpu", "--threads", "1", "--out", str(out), *FAST_CLI])
     err = capsys.readouterr().err
     assert rc == 1, err
     assert "none of the 1 cell(s) finished ok" in err and "Traceback" not in err

@@ -115,7 +115,8 @@ def train(
         data = data_choice(dataset, data_root, train_split, val_split, eval_split)
         recipe = train_config(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, train_precision, channels_last, seed, deterministic, workers, nproc_per_node, loss=loss,
+            class_weights, train_precision, channels_last, seed, deterministic, workers, nproc_per_node,
+            loss=loss,
         )
         if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
             raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")

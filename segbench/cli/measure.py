@@ -212,7 +212,7 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
         raise typer.Exit(exit_status(result.signum or signal.SIGINT))
     err.print(f"results: {run_dir}/table.csv")
     mine = result.table[result.table["cell_id"].isin([*result.ran, *result.reused])]
-    if len(mine) and not (mine["status"] == "ok").any():  # failures are rows, but a grid of only failures fails
+    if len(mine) and not (mine["status"] == "ok").any():  # a failure is a row; a grid of only failures fails
         err.print(f"[red]error[/]: none of the {len(mine)} cell(s) finished ok; see the error column")
         raise typer.Exit(1)
 

@@ -121,7 +121,7 @@ class RayExecutor:
             yield from self._run(iter(cells), timing, Path(run_dir), in_flight)
         finally:  # Ctrl-C, SIGTERM or SIGHUP in the driver: no task may go on running on the cluster
             for ref in in_flight:
-                with contextlib.suppress(ray.exceptions.RayError):  # the task ended meanwhile, or its node did
+                with contextlib.suppress(ray.exceptions.RayError):  # it ended meanwhile, or its node did
                     ray.cancel(ref, force=True)
             if started_here:
                 ray.shutdown()
@@ -141,7 +141,11 @@ class RayExecutor:
         return slots
 
     def _run(
-        self, cells: Iterator[CellConfig], timing: TimingConfig | None, run_dir: Path, in_flight: dict[Any, _Attempt]
+        self,
+        cells: Iterator[CellConfig],
+        timing: TimingConfig | None,
+        run_dir: Path,
+        in_flight: dict[Any, _Attempt],
     ) -> Iterator[dict]:
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
