@@ -164,14 +164,24 @@ class Comparison:
         return [f for f in self.findings if f.verdict == REGRESSION]
 
     @property
+    def matched(self) -> int:
+        """How many cells the two runs have in common (each matched cell has one ``status`` finding)."""
+        return sum(f.metric == "status" for f in self.findings)
+
+    @property
     def ok(self) -> bool:
-        """True when the gate passes: no finding is a regression."""
-        return not self.regressions
+        """True when the gate passes: at least one cell was compared, and no finding is a regression.
+
+        Two runs with no cell in common prove nothing, so they do not pass.
+        """
+        return self.matched > 0 and not self.regressions
 
     def by_verdict(self, verdict: str) -> list[Finding]:
         return [f for f in self.findings if f.verdict == verdict]
 
     def headline(self) -> str:
+        if not self.matched:
+            return "Nothing compared: no cell of the current run matches a baseline cell on the key columns"
         n = len(self.regressions)
         return "No regressions" if n == 0 else f"{n} regression{'s' if n > 1 else ''}"
 
@@ -192,7 +202,7 @@ class Comparison:
             f"## segbench compare: {self.headline()}",
             "",
             f"Baseline `{self.baseline}`, current `{self.current}`: {len(self.findings)} checks on "
-            f"{sum(f.metric == 'status' for f in self.findings)} matched cells; {self.tolerances.describe()}.",
+            f"{self.matched} matched cells; {self.tolerances.describe()}.",
         ]
         lines += [f"> {note}" for note in self.notes]
         sections = [
@@ -275,8 +285,23 @@ class _Run:
     environment: dict[str, Any] | None
 
 
+#: Key columns every segbench table has had; a table.csv without them is not one (newer keys may be absent).
+CORE_KEY_COLUMNS = ("encoder", "decoder", "input_h", "input_w", "batch_size", "precision", "device")
+
+
 def _load_run(path: Path | str) -> _Run:
-    path = Path(path)
+    """One side, refused in one line if it holds no cell or its table lacks the key columns."""
+    run = _read_run(Path(path))
+    if run.table.empty:
+        raise ValueError(f"{path} holds no cell: nothing to compare")
+    missing = [c for c in CORE_KEY_COLUMNS if c not in run.table.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the key column(s) {', '.join(missing)}: not a segbench table, "
+                         "nothing to compare")
+    return run
+
+
+def _read_run(path: Path) -> _Run:
     if not path.exists():
         raise FileNotFoundError(f"no run at {path}")
     run_dir = path if path.is_dir() else path.parent

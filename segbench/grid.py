@@ -15,7 +15,7 @@ from segbench.cell import CellConfig
 from segbench.measure.profile import PRECISIONS, resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_names, resolve_model
-from segbench.models.encoders import is_encoder_name
+from segbench.models.encoders import TIMM_PREFIX, is_encoder_name
 
 DEFAULT_ENCODERS = ("resnet18", "mobilenet")
 DEFAULT_DECODERS = ("skip", "unet")
@@ -35,6 +35,10 @@ def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> l
     for name in names:
         if name not in valid and not (encoders and is_encoder_name(name)):
             raise ValueError(f"unknown {kind} '{name}'; valid: {listing}")
+        if encoders and name not in valid and name.startswith(TIMM_PREFIX):  # now, not as a failed row
+            from segbench.models.encoders.timm_backed import check_timm_model
+
+            check_timm_model(name[len(TIMM_PREFIX):])
     return list(dict.fromkeys(names))
 
 
@@ -89,8 +93,12 @@ def expand_grid(
     pretrained: bool = False,
     models: Sequence[str] | None = None,
 ) -> list[CellConfig]:
-    """Every model (see :func:`model_pairs`) x size x batch x precision, in that nesting order."""
+    """Every model (see :func:`model_pairs`) x size x batch x precision, in that nesting order.
+
+    A size, batch size or precision named twice is one (``--size '64x64;64x64'`` runs one cell, not two).
+    """
     pairs = model_pairs(encoders, decoders, models)
+    sizes, batch_sizes, precisions = (list(dict.fromkeys(v)) for v in (sizes, batch_sizes, precisions))
     for p in precisions:
         if p not in PRECISIONS:
             raise ValueError(f"unknown precision '{p}'; valid: {', '.join(PRECISIONS)}")

@@ -18,7 +18,7 @@ PLUGINS_ENV = "SEGBENCH_PLUGINS"
 
 
 class PluginError(ValueError):
-    """A plugin named in ``SEGBENCH_PLUGINS`` could not be imported."""
+    """A plugin named in ``SEGBENCH_PLUGINS`` could not be imported, or raised while it was."""
 
 
 def plugin_modules() -> list[str]:
@@ -27,11 +27,24 @@ def plugin_modules() -> list[str]:
 
 
 def load_plugins(modules: list[str] | None = None) -> list[str]:
-    """Import each plugin module (``SEGBENCH_PLUGINS`` by default); a missing one is a PluginError."""
+    """Import each plugin module (``SEGBENCH_PLUGINS`` by default).
+
+    Whatever goes wrong (a missing module, a relative name, a plugin that
+    raises, even ``sys.exit``) is one PluginError line naming the plugin:
+    a plugin is someone else's code, and its traceback is not the user's
+    mistake to read. Ctrl-C still interrupts.
+    """
     modules = plugin_modules() if modules is None else modules
     for name in modules:
+        if name.startswith("."):  # import_module needs a package to resolve it against; there is none
+            raise PluginError(f"{PLUGINS_ENV}: plugin '{name}' is a relative module name; "
+                              "give its full dotted name")
         try:
             importlib.import_module(name)
         except ImportError as e:
             raise PluginError(f"{PLUGINS_ENV}: cannot import plugin '{name}': {e}") from None
+        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported as one line
+            detail = str(e).strip().splitlines()
+            raise PluginError(f"{PLUGINS_ENV}: plugin '{name}' failed while imported: "
+                              f"{type(e).__name__}{': ' + detail[0] if detail else ''}") from None
     return modules

@@ -4,7 +4,7 @@ Layout of ``results/runs/<run_id>/``::
 
     run.json            the environment, written once
     cells/<cell>.json   one record per cell, written atomically when it ends
-    table.csv           one row per cell, rewritten after every cell
+    table.csv           one row per cell, rewritten after every finished cell
 
 Configuration lives in separate key columns; nothing is ever parsed back out
 of a string. ``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
@@ -16,6 +16,7 @@ import json
 import math
 import os
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -176,12 +177,23 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_table(run_dir: Path) -> pd.DataFrame:
-    """Rebuild table.csv from the cell records (the records are the source of truth)."""
+    """Rebuild table.csv from the cell records (the records are the source of truth).
+
+    The runner calls it after every cell, and two grids may share a run
+    directory, so each rebuild writes its own temporary file (a unique name,
+    created exclusively) and renames it over table.csv: rebuilds never
+    collide, and a reader sees the whole of one of them.
+    """
     frame = records_to_frame(load_records(run_dir))
     path = Path(run_dir) / "table.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "x", newline="") as f:  # the umask's mode, as table.csv has always had
+            frame.to_csv(f, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return frame
 
 

@@ -8,6 +8,7 @@ produces the same run directory.
 
 from __future__ import annotations
 
+import signal
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from segbench.cell import STATUS_OK, CellConfig, run_cell
+from segbench.cell import STATUS_NOT_APPLICABLE, STATUS_OK, CellConfig, run_cell
 from segbench.train import TrainEvent
 from segbench.env import environment
 from segbench.measure.latency import TimingConfig
@@ -81,18 +82,28 @@ class GridResult:
     ran: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     interrupted: bool = False
+    #: The signal that interrupted the run (SIGINT for Ctrl-C, SIGTERM, SIGHUP); None when it was not.
+    signum: int | None = None
     #: Cell records found unreadable (set aside as ``*.json.damaged``); their cells ran again.
     damaged: list[Path] = field(default_factory=list)
 
 
+#: Outcomes that running the cell again cannot change: ``--retry-failed`` keeps them.
+SETTLED = (STATUS_OK, STATUS_NOT_APPLICABLE)
+
+
 def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, str]:
-    """cell_id -> fingerprint of the cells already recorded (failed ones too, unless retrying)."""
+    """cell_id -> fingerprint of the cells already recorded (failed ones too, unless retrying).
+
+    A ``not_applicable`` cell (a decoder that cannot take the encoder) is settled, not failed:
+    retrying would only record the same refusal again.
+    """
     if not (run_dir / "cells").is_dir():
         return {}
     return {
         r["cell_id"]: r["fingerprint"]
         for r in load_records(run_dir)
-        if r.get("status") == STATUS_OK or not retry_failed
+        if r.get("status") in SETTLED or not retry_failed
     }
 
 
@@ -108,9 +119,12 @@ def run_grid(
 ) -> GridResult:
     """Run every cell not already finished in ``run_dir`` and return the table.
 
-    Each record is on disk the moment its cell ends; on Ctrl-C the table is
-    rebuilt from the finished cells and ``interrupted`` is set, so a rerun
-    into the same directory resumes where this one stopped.
+    Each record is on disk the moment its cell ends, and table.csv is rebuilt
+    right after it, so a run killed outright still shows its finished cells.
+    On Ctrl-C (or SIGTERM/SIGHUP raised as :class:`segbench.signals.Terminated`)
+    ``interrupted`` and ``signum`` are set, the running cell is stopped (its
+    process killed, for the process-isolating executors), and a rerun into the
+    same directory resumes where this one stopped.
     """
     executor = executor or LocalExecutor()
     run_dir = Path(run_dir)
@@ -136,11 +150,13 @@ def run_grid(
     try:
         for record in records:
             write_record(run_dir, record)
+            write_table(run_dir)
             result.ran.append(record["cell_id"])
             if on_record:
                 on_record(record)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         result.interrupted = True
+        result.signum = getattr(e, "signum", signal.SIGINT)
     finally:
         if hasattr(records, "close"):  # now, not at garbage collection: kill children, leave Ray
             records.close()

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from segbench.cell import CellConfig, with_inference, with_training
+from segbench.checks import problem
 from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
 from segbench.inference import InferenceConfig
@@ -171,6 +172,9 @@ def validate(raw: dict[str, Any], text: str, path: Path) -> None:
                 expected = SCHEMA[section][key]
                 if not _check_type(value, expected):
                     raise fail(f"must be {_type_name(expected)}, got {value!r}", section, key)
+                broken = problem(key, value)  # the rule the same option has on the command line
+                if broken:
+                    raise fail(f"{broken}, got {value!r}", section, key)
     for section, keys in REQUIRED.items():
         for key in keys:
             alternatives = key if isinstance(key, tuple) else (key,)
@@ -209,7 +213,7 @@ def load_suite(name_or_path: str) -> Suite:
         raise SuiteError(f"{at('data')}: {e}") from None
     cells: list[CellConfig] = []
     try:
-        for device in grid.get("devices", ["auto"]):
+        for device in dict.fromkeys(grid.get("devices", ["auto"])):  # a device named twice is one
             cells += expand_grid(
                 grid.get("encoders"), grid.get("decoders"), models=grid.get("models"), sizes=sizes,
                 batch_sizes=grid.get("batch_sizes", [1]),
@@ -236,6 +240,8 @@ def load_suite(name_or_path: str) -> Suite:
         variants = raw["inference"] if isinstance(raw["inference"], list) else [raw["inference"]]
         configs = [_inference(v, at("inference")) for v in variants]
         cells = [with_inference(c, config) for c in cells for config in configs]
+    if not cells:
+        raise SuiteError(f"{path}: the suite has no cell")
     device = resolve_device(grid.get("devices", ["auto"])[0])
     base = TimingConfig.for_device(device)
     timing = replace(

@@ -342,3 +342,50 @@ def test_update_baseline_copies_the_run_and_then_compares_clean(tmp_path: Path, 
         update_baseline(current, current)
     with pytest.raises(FileNotFoundError):
         update_baseline(tmp_path / "nowhere", baseline)
+
+
+# --------------------------------------------------------------------------- a gate that compared nothing
+
+
+def _empty_run(path: Path) -> Path:
+    (path / "cells").mkdir(parents=True)
+    return make_run(path, [])
+
+
+@pytest.mark.parametrize("side", ["current", "baseline"])
+def test_a_run_without_cells_is_refused_in_one_line(tmp_path: Path, baseline: Path, capsys, side: str):
+    from segbench.cli import main
+
+    empty = _empty_run(tmp_path / "empty")
+    pair = [baseline, empty] if side == "current" else [empty, baseline]
+    with pytest.raises(ValueError, match=rf"^{empty} holds no cell: nothing to compare$"):
+        compare_runs(*pair)
+    assert main(["compare", *map(str, pair)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {empty} holds no cell: nothing to compare\n"
+    assert "No regressions" not in captured.out
+
+
+def test_a_table_without_the_key_columns_is_refused(tmp_path: Path, baseline: Path, capsys):
+    from segbench.cli import main
+
+    bare = tmp_path / "bare.csv"
+    bare.write_text("cell_id,miou,status\nmobilenet__skip,50.0,ok\n")
+    with pytest.raises(ValueError, match=r"bare.csv lacks the key column\(s\) encoder, decoder, .*device"):
+        compare_runs(baseline, bare)
+    assert main(["compare", str(baseline), str(bare)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "nothing to compare" in err
+
+
+def test_runs_with_no_cell_in_common_do_not_pass(tmp_path: Path, baseline: Path, capsys):
+    from segbench.cli import main
+
+    other = make_run(tmp_path / "other", [record("resnet18", "skip")])
+    comparison = compare_runs(baseline, other)
+    assert comparison.matched == 0 and comparison.regressions == [] and not comparison.ok
+    assert comparison.headline().startswith("Nothing compared")
+    assert main(["compare", str(baseline), str(other)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"error: {comparison.headline()}\n" and "No regressions" not in captured.out
+    assert compare_runs(baseline, baseline).matched == 2

@@ -149,7 +149,7 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize(
     "args,message",
-    [(["--nproc-per-node", "0"], "positive number of processes"),
+    [(["--nproc-per-node", "0"], "--nproc-per-node must be a whole number at least 1, not 0"),
      (["--nproc-per-node", "2", "--batch-size", "3"], "not divisible by --nproc-per-node 2")],
 )
 def test_bad_process_counts_are_one_line_errors(args, message, capsys):
@@ -196,4 +196,4 @@ def test_suite_and_grid_carry_the_process_count(tmp_path, capsys):
     assert cell.fingerprint != one_process.fingerprint  # a 2-process result is not reused for 1 process
     rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--iterations", "1", "--device", "cpu",
                "--nproc-per-node", "-1", "--out", str(tmp_path / "run")])
-    assert rc == 2 and "positive number of processes" in capsys.readouterr().err
+    assert rc == 2 and "--nproc-per-node must be a whole number at least 1, not -1" in capsys.readouterr().err

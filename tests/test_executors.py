@@ -53,8 +53,9 @@ def test_default_executor_isolates_gpu_timings_only():
         (["--executor", "dask"], "unknown executor 'dask'; valid: local, subprocess, ray"),
         (["--executor", "local", "--timeout", "5"], "a timeout needs the subprocess or ray executor"),
         (["--executor", "subprocess", "--concurrency", "2"], "concurrency needs the ray executor"),
-        (["--executor", "subprocess", "--timeout", "0"], "timeout must be a positive number"),
-        (["--executor", "ray", "--max-retries", "-1"], "max retries must be 0 or more"),
+        (["--executor", "subprocess", "--timeout", "0"], "--timeout must be a number above 0, not 0.0"),
+        (["--executor", "ray", "--max-retries", "-1"],
+         "--max-retries must be a whole number at least 0, not -1"),
     ],
 )
 def test_bad_executor_options_are_one_line(args, message, tmp_path, capsys):

@@ -19,6 +19,7 @@ from segbench.cell import (
     with_inference,
     with_training,
 )
+from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
     AttentionScales,
@@ -67,6 +68,7 @@ from segbench.train import TrainEvent
 
 @app.command()
 def train(
+    ctx: typer.Context,
     encoder: Annotated[Optional[str], typer.Option(help="Encoder name (with --decoder).")] = None,
     decoder: Annotated[Optional[str], typer.Option(help="Decoder name (with --encoder).")] = None,
     model: Annotated[Optional[str], typer.Option(help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
@@ -88,7 +90,7 @@ def train(
     lr_warmup: WarmupIters = 20,
     class_weights: ClassWeights = False,
     loss: Loss = "ce",
-    precision: TrainPrecision = "fp32",
+    train_precision: TrainPrecision = "fp32",
     channels_last: Annotated[bool, typer.Option(help="channels_last memory format.", rich_help_panel=TRAINING)] = False,
     seed: Seed = 0,
     deterministic: Deterministic = False,
@@ -105,6 +107,7 @@ def train(
     torchrun); inside a torchrun job, each process joins that job instead.
     """
     try:
+        check_options(ctx)
         joining = distributed.in_torchrun()
         if joining:
             nproc_per_node = _torchrun_size(nproc_per_node)
@@ -112,7 +115,8 @@ def train(
         data = data_choice(dataset, data_root, train_split, val_split, eval_split)
         recipe = train_config(
             epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, precision, channels_last, seed, deterministic, workers, nproc_per_node, loss=loss,
+            class_weights, train_precision, channels_last, seed, deterministic, workers, nproc_per_node,
+            loss=loss,
         )
         if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
             raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")
@@ -177,6 +181,7 @@ def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Option(help="A last.pt or best.pt written by train or grid.")],
     dataset: Annotated[Optional[str], typer.Option(help="Dataset (default: the one trained on).")] = None,
     data_root: DataRoot = None,
@@ -194,6 +199,7 @@ def eval_(
 ) -> None:
     """Score a trained model's checkpoint on a dataset split (optionally with inference add-ons)."""
     try:
+        check_options(ctx)
         inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples)
         metrics, names = evaluate_checkpoint(checkpoint, dataset, data_root, split, device, inference,
                                              uncertainty_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from segbench.cell import CellConfig, with_inference, with_training
+from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
     AttentionScales,
@@ -63,6 +65,7 @@ from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.results import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
+from segbench.signals import Terminated, exit_status, terminate_as_interrupt
 from segbench.suites import load_suite
 from segbench.train import TrainEvent
 
@@ -99,6 +102,7 @@ def _executor(
 
 @app.command()
 def grid(
+    ctx: typer.Context,
     encoders: Encoders = None,
     decoders: Decoders = None,
     models: Models = None,
@@ -156,6 +160,7 @@ def grid(
     --profile-only measures the costs alone.
     """
     try:
+        check_options(ctx)
         sizes = [parse_size(s) for s in size.split(";")]
         data = None
         if not profile_only:
@@ -195,15 +200,21 @@ def grid(
 
 
 def _report_end(result: GridResult, run_dir: Path) -> None:
+    """The closing lines, and the exit status: 128 + the signal if interrupted, 1 if no cell is ok."""
     for path in result.damaged:
         err.print(f"[yellow]warning[/]: damaged cell record set aside as {path}; its cell ran again")
     if result.reused:
         err.print(f"reused {len(result.reused)} finished cell(s) from {run_dir}")
     if result.interrupted:
-        err.print(f"[yellow]interrupted[/]: {len(result.table)} cell(s) kept in {run_dir}; "
+        by = "" if result.signum in (None, signal.SIGINT) else f" by {signal.Signals(result.signum).name}"
+        err.print(f"[yellow]interrupted[/]{by}: {len(result.table)} cell(s) kept in {run_dir}; "
                   f"rerun with --out {run_dir} to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(exit_status(result.signum or signal.SIGINT))
     err.print(f"results: {run_dir}/table.csv")
+    mine = result.table[result.table["cell_id"].isin([*result.ran, *result.reused])]
+    if len(mine) and not (mine["status"] == "ok").any():  # a failure is a row; a grid of only failures fails
+        err.print(f"[red]error[/]: none of the {len(mine)} cell(s) finished ok; see the error column")
+        raise typer.Exit(1)
 
 
 def _run_with_progress(
@@ -242,16 +253,22 @@ def _run_with_progress(
             progress.update(train_task, visible=False)
             progress.advance(grid_task)
 
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
-            result = run_grid(cells, run_dir, executor, timing=timing, retry_failed=retry_failed,
-                              on_start=on_start, on_record=on_record, on_train_event=on_train_event)
+            try:
+                result = run_grid(cells, run_dir, executor, timing=timing, retry_failed=retry_failed,
+                                  on_start=on_start, on_record=on_record, on_train_event=on_train_event)
+            except Terminated as e:  # before the first cell started or after the last ended: all is on disk
+                err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
+                          f"rerun with --out {run_dir} to resume")
+                raise typer.Exit(exit_status(e.signum)) from None
         progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
     return result
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     suite: Annotated[str, typer.Argument(help="Suite name (suites/NAME.toml) or path to a TOML file.")],
     include: Annotated[Optional[list[str]], typer.Option(help="Only cells matching this glob (id or enc+dec).")] = None,
     exclude: Annotated[Optional[list[str]], typer.Option(help="Skip cells matching this glob.")] = None,
@@ -270,9 +287,10 @@ def run(
     Rerunning into the same --out skips cells already finished with the same configuration.
     """
     try:
+        check_options(ctx)
         spec = load_suite(suite)
         cells = spec.select(include, exclude)
-        if not cells:
+        if not cells:  # a suite without cells is refused when loaded, so the filters took them all
             raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
         runner = _executor(cells[0].device, executor, timeout, ray_address, max_retries, concurrency,
                            spec.execution)

@@ -32,7 +32,9 @@ LearningRate = Annotated[Optional[float], typer.Option(help="Base LR (default 1e
 WeightDecay = Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=TRAINING)]
 WarmupIters = Annotated[int, typer.Option(help="Linear LR warm-up iterations before poly decay.", rich_help_panel=TRAINING)]
 ClassWeights = Annotated[bool, typer.Option(help="Median-frequency class weights.", rich_help_panel=TRAINING)]
-TrainPrecision = Annotated[str, typer.Option(help="fp32, fp16 or bf16 (AMP).", rich_help_panel=TRAINING)]
+#: Named ``train_precision`` in a command, so its rule (one precision) is not grid's (a comma list).
+TrainPrecision = Annotated[str, typer.Option("--precision", help="fp32, fp16 or bf16 (AMP).",
+                                              rich_help_panel=TRAINING)]
 Seed = Annotated[int, typer.Option(help="Random seed.", rich_help_panel=TRAINING)]
 Deterministic = Annotated[bool, typer.Option(help="Deterministic algorithms (slower).", rich_help_panel=TRAINING)]
 Loss = Annotated[str, typer.Option(help=f"Training loss: {', '.join(LOSSES.names())}.", rich_help_panel=TRAINING)]

@@ -29,7 +29,7 @@ def compare(
     markdown: Annotated[Optional[Path], typer.Option(help="Also write a markdown summary here (CI comment).")] = None,
     update: Annotated[bool, typer.Option(help="Make CURRENT the new baseline at BASELINE, on purpose.")] = False,
 ) -> None:
-    """Compare a run with a baseline: exit 1 on any regression, 0 otherwise.
+    """Compare a run with a baseline: exit 1 on any regression or when no cell matched, 0 otherwise.
 
     params and GFLOPs must be equal; latency may not be slower beyond a factor
     with significance on the raw samples; memory beyond a ratio; mIoU lower
@@ -50,6 +50,9 @@ def compare(
                               ignore_keys=ignore_keys.split(",") if ignore_keys else ())
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
+    if not result.matched:  # a gate that compared nothing must not pass
+        err.print(f"error: {result.headline()}", highlight=False, markup=False)
+        raise typer.Exit(1)
     out.print(comparison_table(result))
     summary = result.to_markdown()
     if markdown:

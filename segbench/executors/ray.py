@@ -15,7 +15,10 @@ Faults. Ray's own retries are off; the driver resubmits a cell whose worker
 or node died, up to ``max_retries`` times, then records it ``crashed`` with
 the reason. A cell is yielded exactly once, whatever happened to its tasks.
 A task past ``timeout`` is cancelled (its worker killed) and recorded
-``timeout``. Training progress is not forwarded from Ray workers.
+``timeout``. When the driver stops early (Ctrl-C, SIGTERM, SIGHUP), every
+task still in flight is cancelled the same way, so nothing keeps running on
+a cluster, and a local instance started here is shut down. Training
+progress is not forwarded from Ray workers.
 
 On a real cluster segbench (and any ``SEGBENCH_PLUGINS`` module) must be
 installed on every node, and training checkpoints land at the run
@@ -24,6 +27,7 @@ directory's path on the worker's own disk unless that path is shared.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -112,9 +116,13 @@ class RayExecutor:
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+        in_flight: dict[Any, _Attempt] = {}
         try:
-            yield from self._run(iter(cells), timing, Path(run_dir))
-        finally:
+            yield from self._run(iter(cells), timing, Path(run_dir), in_flight)
+        finally:  # Ctrl-C, SIGTERM or SIGHUP in the driver: no task may go on running on the cluster
+            for ref in in_flight:
+                with contextlib.suppress(ray.exceptions.RayError):  # it ended meanwhile, or its node did
+                    ray.cancel(ref, force=True)
             if started_here:
                 ray.shutdown()
 
@@ -132,7 +140,13 @@ class RayExecutor:
                 slots[node["NodeID"]] = n
         return slots
 
-    def _run(self, cells: Iterator[CellConfig], timing: TimingConfig | None, run_dir: Path) -> Iterator[dict]:
+    def _run(
+        self,
+        cells: Iterator[CellConfig],
+        timing: TimingConfig | None,
+        run_dir: Path,
+        in_flight: dict[Any, _Attempt],
+    ) -> Iterator[dict]:
         ray = self.ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -140,7 +154,6 @@ class RayExecutor:
         cluster_gpus = ray.cluster_resources().get("GPU", 0) > 0
         plugins = plugin_modules()
         retry: deque[tuple[CellConfig, int]] = deque()  # (cell, attempts so far) waiting for a node
-        in_flight: dict[Any, _Attempt] = {}
         spans: list[tuple[str, str, float, float]] = []  # (node, cell_id, t0, t1) of finished cells
         exhausted = False
 

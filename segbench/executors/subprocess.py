@@ -10,7 +10,10 @@ row while the grid goes on. The cost is a process start and a fresh
 The child gets its job pickled on stdin and answers over a dedicated pipe,
 so training progress still reaches the parent's progress bar. It runs in
 its own session: Ctrl-C reaches only the parent, which then kills the
-child's whole process group (data-loader workers included).
+child's whole process group (data-loader workers included); the CLI makes
+SIGTERM and SIGHUP do the same (:mod:`segbench.signals`). A parent killed
+outright (SIGKILL) takes its child with it on Linux, through the kernel's
+parent-death signal (see :mod:`segbench.executors._worker`).
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ class SubprocessExecutor:
         with tempfile.TemporaryFile() as stderr_file:
             try:
                 child = subprocess.Popen(
-                    [self.python, "-m", "segbench.executors._worker", str(write_fd)],
+                    [self.python, "-m", "segbench.executors._worker", str(write_fd), str(os.getpid())],
                     stdin=subprocess.PIPE, stderr=stderr_file, pass_fds=(write_fd,), env=_child_env(),
                     start_new_session=True,
                 )

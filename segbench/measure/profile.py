@@ -29,7 +29,10 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"device '{name}' requested but CUDA is not available here; use cpu or auto")
     if name.split(":")[0] not in DEVICES:
         raise ValueError(f"unknown device '{name}'; valid: {', '.join(DEVICES)}")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:  # 'cpu:abc': a known type with a malformed index
+        raise ValueError(f"malformed device '{name}'; expected auto, cpu, cuda or cuda:N") from None
 
 
 @dataclass(frozen=True)

@@ -46,17 +46,27 @@ def timm_available() -> bool:
     return importlib.util.find_spec("timm") is not None
 
 
-def timm_encoder(model_name: str, pretrained: bool = False, output_stride: int = 32) -> Encoder:
-    """timm's ``model_name`` (random weights unless ``pretrained``) at ``output_stride``."""
+def check_timm_model(model_name: str) -> None:
+    """Refuse, in one line, a timm model that timm is not installed to build or does not know.
+
+    Called when a grid is parsed, so ``timm:nosuch`` stops the command before any cell runs.
+    """
     if not timm_available():
         raise TimmUnavailable(f"encoder '{TIMM_PREFIX}{model_name}' needs timm: pip install 'segbench[timm]'")
-    # Nothing downloads at run time: pretrained timm weights come from the local Hugging Face cache only.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import timm
 
     if not timm.is_model(model_name):
         raise ValueError(f"unknown timm model '{model_name}' (encoder '{TIMM_PREFIX}{model_name}'); "
                          "see timm.list_models()")
+
+
+def timm_encoder(model_name: str, pretrained: bool = False, output_stride: int = 32) -> Encoder:
+    """timm's ``model_name`` (random weights unless ``pretrained``) at ``output_stride``."""
+    check_timm_model(model_name)
+    # Nothing downloads at run time: pretrained timm weights come from the local Hugging Face cache only.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import timm
+
     kwargs = {"output_stride": output_stride} if output_stride != 32 else {}
     try:
         model = timm.create_model(model_name, features_only=True, pretrained=pretrained, **kwargs)
