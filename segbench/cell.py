@@ -251,7 +251,7 @@ def train_and_evaluate(
     train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split, **options)
     info = train_set.info
     crop = recipe.crop_size or tuple(train_set[0][1].shape)
-    train_set.transform = train_transforms(crop, ignore_index=info.ignore_index)
+    train_set.transform = train_transforms(crop, ignore_index=info.ignore_index, augment=info.augment)
     val_set = build_dataset(cell.dataset, cell.data_root, cell.val_split, **options) if cell.val_split else None
     eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split, **options)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torchvision import tv_tensors
+from torchvision.transforms import v2
 
 from segbench.data import IMAGENET_MEAN, IMAGENET_STD, RandomScale, eval_transforms, train_transforms
 
@@ -136,3 +137,19 @@ def test_scaled_mask_takes_the_label_nearest_to_each_pixel_centre() -> None:
         torch.manual_seed(seed)
         out_image, out_mask = RandomScale((0.5, 2.0))(image, mask)
         assert (out_image[0].float() / 20 - out_mask.float()).abs().max() <= 5.0 + 1e-3
+
+
+def test_augment_off_keeps_crop_and_flip_but_not_scale_or_jitter() -> None:
+    steps = [type(t) for t in train_transforms((48, 64), augment=False).transforms]
+    assert RandomScale not in steps and v2.ColorJitter not in steps
+    assert v2.RandomCrop in steps and v2.RandomHorizontalFlip in steps
+    image, mask = encoded_sample()
+    out_image, out_mask = train_transforms((48, 64), hflip=False, augment=False)(image, mask)
+    assert torch.equal(out_mask, mask.long())
+    torch.testing.assert_close(denormalise(out_image), image.float(), atol=0.01, rtol=0)
+
+
+def test_only_the_synthetic_set_skips_scale_and_jitter() -> None:
+    from segbench.data import DATASETS, dataset_info
+
+    assert {name for name in DATASETS.names() if not dataset_info(name).augment} == {"synthetic"}

@@ -87,7 +87,7 @@ def train(
     optimizer: Optimizer = "adamw",
     lr: LearningRate = None,
     weight_decay: WeightDecay = 1e-4,
-    lr_warmup: WarmupIters = 20,
+    lr_warmup: WarmupIters = None,
     class_weights: ClassWeights = False,
     loss: Loss = "ce",
     train_precision: TrainPrecision = "fp32",

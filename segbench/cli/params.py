@@ -23,14 +23,18 @@ ValSplit = Annotated[str, typer.Option(help="Split to validate on each epoch (''
 EvalSplit = Annotated[Optional[str], typer.Option(help="Split to report (default test, else val).", rich_help_panel="Data")]
 TRAINING = "Training"
 Epochs = Annotated[Optional[int], typer.Option(help="Budget in epochs.", rich_help_panel=TRAINING)]
-Iterations = Annotated[Optional[int], typer.Option(help="Budget in iterations (default 400).", rich_help_panel=TRAINING)]
+Iterations = Annotated[Optional[int], typer.Option(
+    help="Budget in iterations (without a budget: the short recipe, 400).", rich_help_panel=TRAINING)]
 TimeBudget = Annotated[Optional[float], typer.Option(help="Budget in seconds of training.", rich_help_panel=TRAINING)]
 TrainBatch = Annotated[int, typer.Option(help="Training batch size.", rich_help_panel=TRAINING)]
 CropSize = Annotated[Optional[str], typer.Option(help="Training crop HxW (default: image size).", rich_help_panel=TRAINING)]
 Optimizer = Annotated[str, typer.Option(help="adamw or sgd (momentum 0.9).", rich_help_panel=TRAINING)]
-LearningRate = Annotated[Optional[float], typer.Option(help="Base LR (default 1e-3 adamw, 0.01 sgd).", rich_help_panel=TRAINING)]
+LearningRate = Annotated[Optional[float], typer.Option(
+    help="Base LR (default: 2e-2 in the short recipe, else 1e-3 adamw, 0.01 sgd).", rich_help_panel=TRAINING)]
 WeightDecay = Annotated[float, typer.Option(help="Weight decay.", rich_help_panel=TRAINING)]
-WarmupIters = Annotated[int, typer.Option(help="Linear LR warm-up iterations before poly decay.", rich_help_panel=TRAINING)]
+WarmupIters = Annotated[Optional[int], typer.Option(
+    help="Linear LR warm-up iterations before poly decay (default: 40 in the short recipe, else 20).",
+    rich_help_panel=TRAINING)]
 ClassWeights = Annotated[bool, typer.Option(help="Median-frequency class weights.", rich_help_panel=TRAINING)]
 #: Named ``train_precision`` in a command, so its rule (one precision) is not grid's (a comma list).
 TrainPrecision = Annotated[str, typer.Option("--precision", help="fp32, fp16 or bf16 (AMP).",

@@ -46,6 +46,9 @@ class DatasetInfo:
     class_names: tuple[str, ...]
     palette: Palette
     splits: tuple[str, ...]
+    #: Whether training applies random scaling and colour jitter. Off for a set whose every sample is
+    #: drawn fresh with random pose, size and lighting: warping it again only slows learning.
+    augment: bool = True
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes or len(self.palette) != self.num_classes:

@@ -2,12 +2,18 @@
 
 Each scene paints a random number of objects in random (painter's) order
 over a textured background. A class is a shape with a texture of its own
-(stripes, checks, speckle, rings, dots, hatching); its colour is drawn from
-a distribution that overlaps every other class's, and the whole image then
-gets an illumination gradient, a colour cast and sensor noise. So no single
-pixel's colour gives the class away: a model has to read texture and shape,
-which separates a good model from a bad one in mIoU, yet a small CNN learns
-it on a CPU in about a minute.
+(stripes, checks, blocky speckle, lanes, rings, dots, hatching); its colour
+is drawn from a distribution that overlaps every other class's, and the
+whole image then gets an illumination gradient, a colour cast and sensor
+noise. So no single pixel's colour gives the class away: a model has to read
+texture and shape, which separates a good model from a bad one in mIoU.
+
+Its scale is set for a CPU: objects are large enough (and textures coarse
+and contrasted enough) that the default grid's four cells pass 50 mIoU in
+400 iterations of batch 8, from scratch, in the README's three minutes. Every
+scene is a fresh draw of pose, size, colour and light, so training adds no
+random scaling or colour jitter (``DatasetInfo.augment``): it only slowed
+learning here.
 
 Scenes are a pure function of ``(seed, split, index)``: the same index
 always draws the same scene, and splits draw from disjoint seed streams.
@@ -41,6 +47,12 @@ BASE_COLOURS = np.array(
     dtype=np.float32,
 )  # fmt: skip
 COLOUR_MIX = 0.35
+#: Object radius and band half-width as fractions of the scene's shorter side; speckle block size in pixels.
+OBJECT_RADIUS = (0.12, 0.28)
+BAND_HALF_WIDTH = (0.10, 0.18)
+SPECKLE_CELL = (2.5, 4.0)
+#: How far an instance's second tone is from its first (0: none, 1: black or white).
+TEXTURE_CONTRAST = (0.45, 0.8)
 
 Array = np.ndarray
 Rng = np.random.Generator
@@ -79,11 +91,18 @@ def _texture_checks(rng: Rng, u: Array, v: Array, r: Array) -> Array:
 
 
 def _texture_speckle(rng: Rng, u: Array, v: Array, r: Array) -> Array:
-    return rng.random(u.shape, dtype=np.float32)
+    """Random blocks a few pixels wide (in the object's frame): coarser than sensor noise, so it can be read."""
+    cell = rng.uniform(*SPECKLE_CELL)
+    iu, iv = np.floor(u / cell).astype(np.int64), np.floor(v / cell).astype(np.int64)
+    iu -= iu.min()
+    iv -= iv.min()
+    return rng.random((int(iu.max()) + 1, int(iv.max()) + 1), dtype=np.float32)[iu, iv]
 
 
-def _texture_flat(rng: Rng, u: Array, v: Array, r: Array) -> Array:
-    return 0.5 * (u - u.min()) / (np.ptp(u) + 1e-6)  # a gentle shading along the band
+def _texture_lanes(rng: Rng, u: Array, v: Array, r: Array) -> Array:
+    """Fine lines running along the band (v is the distance across it), over a gentle shading along it."""
+    lines = _stripes(v, rng.uniform(2.0, 3.0), rng.uniform(0, 2 * np.pi))
+    return 0.3 * (u - u.min()) / (np.ptp(u) + 1e-6) + 0.7 * lines
 
 
 def _texture_concentric(rng: Rng, u: Array, v: Array, r: Array) -> Array:
@@ -151,13 +170,13 @@ def _shape_band(rng: Rng, radius: float, height: int, width: int) -> ShapeResult
     y, x = _grid(height, width)
     cy, cx = rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width
     u, v = _rotate(y, x, cy, cx, rng.uniform(0, np.pi))
-    half = 0.5 * min(height, width) * rng.uniform(0.06, 0.14)
+    half = 0.5 * min(height, width) * rng.uniform(*BAND_HALF_WIDTH)
     return box, np.abs(v) < half, u, v, np.abs(v)
 
 
 def _shape_ring(rng: Rng, radius: float, height: int, width: int) -> ShapeResult:
     box, u, v, r, _ = _centred(rng, radius, height, width)
-    return box, (r < radius) & (r > radius * rng.uniform(0.45, 0.7)), u, v, r
+    return box, (r < radius) & (r > radius * rng.uniform(0.35, 0.55)), u, v, r
 
 
 def _shape_star(rng: Rng, radius: float, height: int, width: int) -> ShapeResult:
@@ -168,7 +187,7 @@ def _shape_star(rng: Rng, radius: float, height: int, width: int) -> ShapeResult
 
 def _shape_cross(rng: Rng, radius: float, height: int, width: int) -> ShapeResult:
     box, u, v, r, _ = _centred(rng, radius, height, width)
-    arm = radius * rng.uniform(0.22, 0.4)
+    arm = radius * rng.uniform(0.3, 0.45)
     au, av = np.abs(u), np.abs(v)
     return box, ((au < radius) & (av < arm)) | ((av < radius) & (au < arm)), u, v, r
 
@@ -181,7 +200,7 @@ OBJECT_CLASSES: dict[int, tuple[ShapeFn, TextureFn]] = {
     1: (_shape_disc, _texture_stripes),
     2: (_shape_box, _texture_checks),
     3: (_shape_triangle, _texture_speckle),
-    4: (_shape_band, _texture_flat),
+    4: (_shape_band, _texture_lanes),
     5: (_shape_ring, _texture_concentric),
     6: (_shape_star, _texture_dots),
     7: (_shape_cross, _texture_hatch),
@@ -191,7 +210,7 @@ OBJECT_CLASSES: dict[int, tuple[ShapeFn, TextureFn]] = {
 def _instance_colours(rng: Rng, class_id: int) -> tuple[Array, Array]:
     """Two tones for an instance: a colour near (not at) the class's, and a darker/lighter partner."""
     colour = (1 - COLOUR_MIX) * BASE_COLOURS[class_id] + COLOUR_MIX * rng.random(3, dtype=np.float32)
-    contrast = rng.uniform(0.3, 0.7)
+    contrast = rng.uniform(*TEXTURE_CONTRAST)
     if rng.random() < 0.5:
         partner = colour * (1 - contrast)
     else:
@@ -257,7 +276,7 @@ def draw_scene(
     for _ in range(int(rng.integers(3, max_objects + 1))):
         class_id = int(rng.integers(1, len(SYNTHETIC_CLASSES)))
         shape, texture = OBJECT_CLASSES[class_id]
-        box, inside, u, v, r = shape(rng, size * rng.uniform(0.08, 0.22), height, width)
+        box, inside, u, v, r = shape(rng, size * rng.uniform(*OBJECT_RADIUS), height, width)
         if not inside.any():
             continue
         _paint(image, box, inside, texture(rng, u, v, r), _instance_colours(rng, class_id))
@@ -302,6 +321,7 @@ class SyntheticShapes(SegmentationDataset):
         class_names=SYNTHETIC_CLASSES,
         palette=SYNTHETIC_PALETTE,
         splits=tuple(SPLIT_STREAMS),
+        augment=False,  # every scene is a fresh draw of pose, size, colour and light
     )
 
     def __init__(

@@ -67,13 +67,17 @@ def train_transforms(
     hflip: bool = True,
     color_jitter: float = 0.2,
     ignore_index: int = 255,
+    augment: bool = True,
 ) -> v2.Compose:
     """Random scale, pad-if-needed + random crop, flip, colour jitter, then to normalised tensors.
 
     The crop pads the image with 0 and the mask with ``ignore_index``;
-    ``scale_range=None`` or ``color_jitter=0`` switch those steps off.
+    ``scale_range=None`` or ``color_jitter=0`` switch those steps off, and
+    ``augment=False`` both (a dataset's :attr:`DatasetInfo.augment`).
     """
     size = (crop_size, crop_size) if isinstance(crop_size, int) else tuple(crop_size)
+    if not augment:
+        scale_range, color_jitter = None, 0.0
     steps: list[v2.Transform] = []
     if scale_range is not None:
         steps.append(RandomScale(scale_range))
