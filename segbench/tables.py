@@ -12,7 +12,6 @@ states the conventions a reader needs to reuse the numbers.
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -23,8 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
+from segbench.inputs import read_json
 from segbench.models.catalog import model_label
+from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
 
 Format = Literal["markdown", "latex", "csv", "html"]
 FORMATS = ("markdown", "latex", "csv", "html")
@@ -199,7 +199,7 @@ def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, An
         path = Path(run)
         run_json = (path if path.is_dir() else path.parent) / "run.json"
         if run_json.is_file():
-            envs.append(json.loads(run_json.read_text()).get("environment") or {})
+            envs.append(read_json(run_json, "run.json").get("environment") or {})
     device_names = []
     for device in _unique(frame, "device"):
         field = "gpu" if device.startswith("cuda") else "cpu"

@@ -61,6 +61,7 @@ from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.outputs import prepare_dir
 from segbench.results import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.suites import load_suite
@@ -188,7 +189,7 @@ def grid(
         runner = _executor(device, executor, timeout, ray_address, max_retries, concurrency)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
-    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
+    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR))  # unwritable: one line, before any cell
     result = _run_with_progress(cells, run_dir, timing, retry_failed, runner)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
@@ -272,13 +273,16 @@ def run(
     try:
         spec = load_suite(suite)
         cells = spec.select(include, exclude)
-        if not cells:
+        if not cells and (include or exclude):
             raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+        if not cells:  # not the filters' fault: the suite's own lists leave nothing to run
+            raise ValueError(f"suite '{spec.name}' has no cells; check that its sizes, seeds and other lists "
+                             "are not empty")
         runner = _executor(cells[0].device, executor, timeout, ray_address, max_retries, concurrency,
                            spec.execution)
     except ValueError as e:
         raise UserError(str(e)) from None
-    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-")
+    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-"))
     result = _run_with_progress(cells, run_dir, spec.timing, retry_failed, runner)
     out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
     _report_end(result, run_dir)
