@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from segbench.inputs import read_csv, read_json
+from segbench.inputs import BadFileError, read_csv, read_json
 from segbench.outputs import open_atomic
 
 SCHEMA_VERSION = 1
@@ -183,8 +183,12 @@ def load_table(run_dir_or_csv: Path, required: Iterable[str] = ()) -> pd.DataFra
     path = Path(run_dir_or_csv)
     if path.is_dir():
         path = path / "table.csv"
-    frame = read_csv(path, "table", required)
+    frame = read_csv(path, "table")
     for col, implied in IMPLIED_TRAINING_KEYS.items():
         if col in KEY_COLUMNS and col not in frame.columns and "dataset" in frame.columns:
             frame[col] = frame["dataset"].where(frame["dataset"].isna(), implied)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise BadFileError(f"table {path} lacks the column(s) {', '.join(missing)}; "
+                           "is it a table.csv written by segbench?")
     return frame

@@ -19,6 +19,7 @@ from segbench.cell import (
     with_inference,
     with_training,
 )
+from segbench.checkpoints import recorded_fingerprint
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
     AttentionScales,
@@ -56,11 +57,11 @@ from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
 from segbench.inference import InferenceConfig
+from segbench.inputs import BadFileError
 from segbench.measure.metrics import SegMetrics
 from segbench.models.catalog import model_label
 from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
-from segbench.checkpoints import recorded_fingerprint
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.outputs import prepare_dir, writing
 from segbench.results import write_json_atomic
@@ -205,7 +206,7 @@ def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining
 
         try:
             return train_and_evaluate(cell, model, out_dir, on_event, device=device)
-        except (DatasetNotFoundError, UnknownSplitError) as e:
+        except (DatasetNotFoundError, UnknownSplitError, BadFileError) as e:  # a bad image or label: one line
             raise UserError(str(e)) from None
 
 

@@ -44,7 +44,7 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """segbench's own warnings (a damaged checkpoint set aside) as one line; others as Python prints them."""
     if issubclass(category, DamagedCheckpointWarning):
         err.print(f"[yellow]warning[/]: {message}", highlight=False)
