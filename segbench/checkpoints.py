@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from segbench.outputs import open_atomic
+
 #: Keys every segbench checkpoint has (see Trainer.checkpoint).
 REQUIRED_KEYS = ("model", "model_spec")
 #: What a weights-only load may reconstruct beyond torch's own allowlist: numeric numpy scalars.
@@ -136,6 +138,23 @@ def resumable(path: Path | str, map_location: str | torch.device = "cpu") -> dic
     except CheckpointError as e:
         set_aside(path, str(e))
         return None
+
+
+def write_checkpoint(ckpt: dict[str, Any], path: Path | str) -> Path:
+    """``torch.save`` into ``path`` atomically (see :func:`segbench.outputs.open_atomic`).
+
+    torch's zip writer, failing to finish a file, raises a RuntimeError that
+    hides the OSError beneath (a full disk); that OSError is raised instead,
+    so the caller sees one line naming the file.
+    """
+    with open_atomic(path, "wb") as f:
+        try:
+            torch.save(ckpt, f)
+        except RuntimeError as e:
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
+    return Path(path)
 
 
 def recorded_fingerprint(path: Path | str) -> str | None:

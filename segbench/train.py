@@ -34,7 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from segbench import distributed
-from segbench.checkpoints import CheckpointError, load_weights, plain, read_checkpoint
+from segbench.checkpoints import CheckpointError, load_weights, plain, read_checkpoint, write_checkpoint
 from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
 from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
@@ -377,8 +377,7 @@ class Trainer:
             return
         ckpt = self.checkpoint()
         for name in ["last.pt", "best.pt"] if best else ["last.pt"]:
-            with open_atomic(self.out_dir / name, "wb") as f:
-                torch.save(ckpt, f)
+            write_checkpoint(ckpt, self.out_dir / name)
         with open_atomic(self.out_dir / "log.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
             writer.writeheader()
