@@ -125,8 +125,8 @@ def read_label(path: Path | str, what: str = "label", size: tuple[int, int] | No
     path = Path(path)
     with _open_image(path, what) as image:
         if image.format not in LABEL_FORMATS:
-            raise BadFileError(f"{what} {path} is {image.format or 'not'} a PNG; expected a lossless "
-                               "single-channel PNG of class ids")
+            raise BadFileError(f"{what} {path} is a {image.format or 'non-PNG'} file, not a PNG; expected a "
+                               "lossless single-channel PNG of class ids")
         if image.mode not in LABEL_MODES:
             raise BadFileError(f"{what} {path} is mode {image.mode}; expected a single-channel "
                                "(L or P) PNG of class ids")
