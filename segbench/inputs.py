@@ -28,7 +28,17 @@ LABEL_MODES = ("L", "P")
 
 
 class BadFileError(ValueError):
-    """A file handed in has unusable contents; ``str()`` names the file and the rule broken."""
+    """A file handed in has unusable contents; ``str()`` names the file and the rule broken.
+
+    Raised in a DataLoader worker, torch re-raises it in the main process with
+    the worker's traceback as its message; ``str()`` is still the one line.
+    """
+
+    def __str__(self) -> str:
+        lines = [line for line in super().__str__().splitlines() if line.strip()]
+        if len(lines) > 1 and "Original Traceback" in lines[1]:
+            return lines[-1].split(f"{type(self).__name__}: ", 1)[-1]
+        return lines[0] if lines else ""
 
 
 def _reason(error: BaseException) -> str:

@@ -238,3 +238,16 @@ def test_train_overwrite_replaces_the_old_run(tmp_path, capsys, monkeypatch):
     assert main([*TRAIN, "--out", str(out), "--overwrite"]) == 130
     assert list(out.iterdir()) == []  # the old checkpoints and log are gone, not mixed with the new run
     assert "interrupted" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # starts a loader worker process (seconds on a shared CPU)
+def test_a_bad_file_in_a_loader_worker_is_still_one_line(camvid):
+    """torch re-raises a worker's error with its traceback as the message; the one line survives."""
+    from torch.utils.data import DataLoader
+
+    from segbench.inputs import BadFileError
+
+    blamed, rule = _spoil(camvid, "train", "corrupt image")
+    with pytest.raises(BadFileError) as caught:
+        next(iter(DataLoader(build_dataset("camvid", camvid, "train"), num_workers=1)))
+    assert str(caught.value) == f"image {blamed} is {rule} PIL can read"
