@@ -77,11 +77,22 @@ def prepare_dir(path: Path | str) -> Path:
     return path
 
 
+def _umask() -> int:
+    """The process umask, read without changing it where Linux says it (setting it races other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def file_mode() -> int:
     """The mode ``open()`` gives a new file: 0666 less the process umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~_umask()
 
 
 @contextmanager

@@ -128,8 +128,7 @@ def train(
         cell = with_training(cell, data, recipe)
         cell = with_inference(cell, InferenceConfig.from_options(attention_scales=attention_scales))
         model = build_cell_model(cell)
-        if distributed.is_main_process():
-            _claim_out_dir(out_dir, cell, overwrite)
+        _claim_out_dir(out_dir, cell, overwrite)  # on every rank of a torchrun job, so all refuse alike
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
     try:
@@ -172,7 +171,7 @@ def _claim_out_dir(out_dir: Path, cell: CellConfig, overwrite: bool) -> None:
     if not overwrite:
         raise ValueError(f"{out_dir / 'last.pt'} was trained with another model or recipe; resuming needs the "
                          "same options: give another --out, or --overwrite to replace its checkpoints and log")
-    for name in TRAIN_OUTPUTS:
+    for name in TRAIN_OUTPUTS if distributed.is_main_process() else ():
         with writing(out_dir / name):
             (out_dir / name).unlink(missing_ok=True)
 
