@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from segbench.checkpoints import CheckpointError, resumable, set_aside
 from segbench.inference import PLAIN_COLUMNS, InferenceConfig, apply_inference, with_attention
 from segbench.losses import DEFAULT_LOSS
 from segbench.measure.latency import TimingConfig
@@ -27,7 +28,7 @@ from segbench.models import build_model
 from segbench.models.catalog import is_whole_network
 from segbench.models.decoders import NotApplicable
 from segbench.results import IMPLIED_TRAINING_KEYS, NUMERIC_COLUMNS
-from segbench.train import TrainConfig, TrainEvent, Trainer, seed_everything
+from segbench.train import TrainConfig, Trainer, TrainEvent, seed_everything
 
 if TYPE_CHECKING:
     from segbench.options import DataChoice
@@ -260,10 +261,12 @@ def train_and_evaluate(
             "attention_scales": cell.inference.attention_scales if cell.inference else None}
     trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
     last = artifacts_dir / "last.pt" if artifacts_dir is not None else None
-    if last is not None and last.is_file():
-        ckpt = torch.load(last, map_location=device, weights_only=False)
-        if (ckpt.get("model_spec") or {}).get("fingerprint") == cell.fingerprint:  # same recipe: go on
-            trainer.restore(ckpt)
+    ckpt = resumable(last, device) if last is not None else None  # weights only; a damaged one set aside
+    if ckpt is not None and ckpt["model_spec"].get("fingerprint") == cell.fingerprint:  # same recipe: go on
+        try:
+            trainer.restore(ckpt, last)  # type: ignore[arg-type]
+        except CheckpointError as e:  # checked before anything is loaded: the trainer is still fresh
+            set_aside(last, str(e))  # type: ignore[arg-type]
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
     deployed = apply_inference(model, cell.inference)  # the model with its inference add-ons, if any

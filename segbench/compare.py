@@ -11,7 +11,6 @@ nothing about the code, so they are ``not_comparable``, never regressions.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -26,6 +25,8 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
+from segbench.inputs import read_json
+from segbench.outputs import prepare_dir, writing
 from segbench.results import KEY_COLUMNS, load_records, load_table, records_to_frame, write_table
 
 OK = "ok"
@@ -306,7 +307,7 @@ def _read_run(path: Path) -> _Run:
         raise FileNotFoundError(f"no run at {path}")
     run_dir = path if path.is_dir() else path.parent
     run_json = run_dir / "run.json"
-    env = json.loads(run_json.read_text()).get("environment") if run_json.is_file() else None
+    env = read_json(run_json, "run.json").get("environment") if run_json.is_file() else None
     if path.is_dir() and (path / "cells").is_dir():
         records = load_records(path)  # the source of truth: carries the raw latency samples
         table = records_to_frame(records)
@@ -530,7 +531,13 @@ def update_baseline(current: Path | str, baseline_dir: Path | str) -> Path:
         raise FileNotFoundError(f"{src} is not a run directory with cells/")
     if dst.resolve() == src.resolve():
         raise ValueError(f"{src} is already the baseline")
-    dst.parent.mkdir(parents=True, exist_ok=True)
+    prepare_dir(dst.parent)
+    with writing(dst):
+        return _replace_baseline(src, dst)
+
+
+def _replace_baseline(src: Path, dst: Path) -> Path:
+    """Build the new baseline beside ``dst`` and swap it in; on any failure, ``dst`` is as it was."""
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.new-"))
     old: Path | None = None
     try:

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from segbench.checkpoints import CheckpointError, load_weights, read_checkpoint
 from segbench.data.base import SegmentationDataset
 from segbench.data.predictions import PredictionFolder
+from segbench.inputs import BadFileError, read_prediction
 from segbench.measure.metrics import ConfusionMatrix, SegMetrics
 
 if TYPE_CHECKING:
@@ -89,14 +90,17 @@ def score_predictions(dataset: SegmentationDataset, pred_dir: Path) -> SegMetric
     matrix = ConfusionMatrix(dataset.info.num_classes, dataset.info.ignore_index)
     for index in range(len(dataset)):
         path = folder.find(dataset.prediction_names(index))
-        pred = np.asarray(Image.open(path))
+        pred = read_prediction(path)
         target = dataset.load_mask(index)
         if pred.ndim != 2 or pred.shape != target.shape:
             raise ValueError(
                 f"{path}: prediction of shape {pred.shape} for a label map of shape {target.shape}; "
                 "expected a single-channel PNG of class ids at the label's size"
             )
-        matrix.update(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(target.astype(np.int64)))
+        try:
+            matrix.update(torch.from_numpy(pred.astype(np.int64)), torch.from_numpy(target.astype(np.int64)))
+        except ValueError as e:  # class ids out of range: name the file that holds them
+            raise BadFileError(f"prediction {path}: {e}") from None
     return matrix.compute()
 
 
@@ -105,18 +109,18 @@ def load_checkpoint(checkpoint: Path, device: str | torch.device = "cpu") -> tup
     from segbench.models import build_model
 
     checkpoint = Path(checkpoint)
-    if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    ckpt = torch.load(checkpoint, map_location=device, weights_only=False)
-    spec = ckpt.get("model_spec") or {}
-    if not {"encoder", "decoder", "num_classes"} <= set(spec):
-        raise ValueError(f"{checkpoint} has no model spec; expected a checkpoint written by segbench train or grid")
-    model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
+    ckpt = read_checkpoint(checkpoint, map_location=device)  # weights only: a checkpoint cannot run code
+    spec = ckpt["model_spec"]
+    try:
+        model = build_model(spec["encoder"], spec["decoder"], spec["num_classes"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {checkpoint}: its model spec names no model segbench can build "
+                              f"({str(e).strip(chr(39))})") from None
     if spec.get("attention_scales"):
         from segbench.inference import ScaleAttention
 
         model = ScaleAttention(model, spec["num_classes"], spec["attention_scales"])
-    model.load_state_dict(ckpt["model"])
+    load_weights(model, ckpt, checkpoint)
     return model.to(device).eval(), ckpt
 
 

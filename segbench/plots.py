@@ -18,7 +18,6 @@ backend is ever touched.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import warnings
@@ -38,6 +37,8 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
 
+from segbench.inputs import read_csv, read_json
+from segbench.outputs import open_atomic, prepare_dir
 from segbench.models.catalog import model_label
 from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, records_to_frame
 
@@ -113,7 +114,7 @@ def _environment(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "run.json"
     if not path.is_file():
         return {}
-    return json.loads(path.read_text()).get("environment", {})
+    return read_json(path, "run.json").get("environment", {})
 
 
 def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -319,7 +320,8 @@ def _new_figure(width: float, height: float) -> Figure:
 def _save(fig: Figure, out_dir: Path, name: str, fmt: str) -> Path:
     """Write at 150 dpi; ``bbox_inches='tight'`` keeps outside legends and nudged labels in the file."""
     path = out_dir / f"{name}.{fmt}"
-    fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
+    with open_atomic(path, "wb") as f:  # a full disk: one line, and no half-written figure
+        fig.savefig(f, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     fig.clear()
     return path
 
@@ -711,7 +713,7 @@ def _history(row: pd.Series) -> pd.DataFrame:
     """A cell's per-epoch log: train/<cell_id>/log.csv, else the history in its record."""
     path = Path(row["run_dir"]) / "train" / str(row["cell_id"]) / "log.csv"
     if path.is_file():
-        log = pd.read_csv(path)
+        log = read_csv(path, "training log")
     elif row["train_history"]:
         log = pd.DataFrame(row["train_history"])
     else:
@@ -896,8 +898,7 @@ def make_plots(
     report = report or logger.warning
     frame, envs = load_runs([Path(r) for r in runs])
     models = aggregate(frame)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(out_dir)
     figures: list[tuple[str, Callable[[], Figure]]] = [
         ("accuracy_vs_gflops", lambda: plot_accuracy_vs_gflops(frame, models, envs)),
         ("accuracy_vs_latency", lambda: plot_accuracy_vs_latency(frame, models, envs)),

@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from segbench.inputs import BadFileError, read_csv, read_json
+from segbench.outputs import open_atomic
 
 SCHEMA_VERSION = 1
 
@@ -101,17 +104,10 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write to a temporary file in the same folder and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(data), f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write strict JSON atomically (see :func:`segbench.outputs.open_atomic`): a reader never sees half a file."""
+    with open_atomic(path, "w", encoding="utf-8") as f:
+        json.dump(_json_safe(data), f, indent=2, allow_nan=False)
+        f.write("\n")
 
 
 def cells_dir(run_dir: Path) -> Path:
@@ -128,10 +124,7 @@ def load_records(run_dir: Path) -> list[dict[str, Any]]:
     """Every cell record of a run, in file-name order. A damaged file is reported, not skipped."""
     records = []
     for path in sorted(cells_dir(run_dir).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"damaged cell record {path}: {e}") from e
+        record = read_json(path, "cell record")
         if record.get("dataset"):
             record = {**IMPLIED_TRAINING_KEYS, **record}
         records.append(record)
@@ -197,13 +190,17 @@ def write_table(run_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def load_table(run_dir_or_csv: Path) -> pd.DataFrame:
-    """A run's table, from its directory or its table.csv."""
+def load_table(run_dir_or_csv: Path, required: Iterable[str] = ()) -> pd.DataFrame:
+    """A run's table, from its directory or its table.csv; a ``required`` column missing is one line."""
     path = Path(run_dir_or_csv)
     if path.is_dir():
         path = path / "table.csv"
-    frame = pd.read_csv(path)
+    frame = read_csv(path, "table")
     for col, implied in IMPLIED_TRAINING_KEYS.items():
         if col in KEY_COLUMNS and col not in frame.columns and "dataset" in frame.columns:
             frame[col] = frame["dataset"].where(frame["dataset"].isna(), implied)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise BadFileError(f"table {path} lacks the column(s) {', '.join(missing)}; "
+                           "is it a table.csv written by segbench?")
     return frame

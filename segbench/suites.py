@@ -33,6 +33,7 @@ from segbench.checks import problem
 from segbench.executors import EXECUTORS
 from segbench.grid import expand_grid, parse_size
 from segbench.inference import InferenceConfig
+from segbench.inputs import read_text
 from segbench.losses import DEFAULT_LOSS, check_loss
 from segbench.measure.latency import TimingConfig
 from segbench.measure.profile import resolve_device
@@ -186,7 +187,7 @@ def validate(raw: dict[str, Any], text: str, path: Path) -> None:
 def load_suite(name_or_path: str) -> Suite:
     """Parse, validate and expand a suite into its cells; raises :class:`SuiteError` on any mistake."""
     path = resolve_suite_path(name_or_path)
-    text = path.read_text()
+    text = read_text(path, "suite")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -12,7 +12,6 @@ states the conventions a reader needs to reuse the numbers.
 from __future__ import annotations
 
 import html
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -23,8 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
+from segbench.inputs import read_json
 from segbench.models.catalog import model_label
+from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
 
 Format = Literal["markdown", "latex", "csv", "html"]
 FORMATS = ("markdown", "latex", "csv", "html")
@@ -68,8 +68,12 @@ def metric_style(metric: str) -> MetricStyle:
 # --------------------------------------------------------------------------- loading and aggregating
 
 
-def load_runs(runs: Sequence[Path | str]) -> pd.DataFrame:
-    """The tables of several runs stacked, with a ``run`` column (its position in ``runs``)."""
+def load_runs(runs: Sequence[Path | str], values: Sequence[str] = ()) -> pd.DataFrame:
+    """The tables of several runs stacked, with a ``run`` column (its position in ``runs``).
+
+    A table.csv must have every key column and the ``values`` asked for:
+    one missing is one line naming the file, not a KeyError later on.
+    """
     if not runs:
         raise ValueError("no runs given")
     frames = []
@@ -80,7 +84,7 @@ def load_runs(runs: Sequence[Path | str]) -> pd.DataFrame:
         if path.is_dir() and not (path / "table.csv").is_file() and (path / "cells").is_dir():
             frame = records_to_frame(load_records(path))
         else:
-            frame = load_table(path)
+            frame = load_table(path, required=[*KEY_COLUMNS, *values])
         frames.append(frame.assign(run=i))
     return pd.concat(frames, ignore_index=True)
 
@@ -142,7 +146,7 @@ def pivot_table(
     _check_column(cols, KEY_COLUMNS, "cols")
     if rows == cols:
         raise ValueError(f"rows and cols are both '{rows}'")
-    frame = _select(load_runs(runs), filters)
+    frame = _select(load_runs(runs, [value]), filters)
     _check_one_setting(frame, [rows, cols])
     order = {"index": pd.unique(frame[rows]), "columns": pd.unique(frame[cols])}
     stats = {
@@ -169,7 +173,7 @@ def long_table(
     columns = list(columns)
     for col in columns:
         _check_column(col, NUMERIC_COLUMNS, "value")
-    frame = _select(load_runs(runs), filters)
+    frame = _select(load_runs(runs, columns), filters)
     _check_one_setting(frame, ["encoder", "decoder"])
     table = pd.concat(_aggregate(frame, ["encoder", "decoder"], columns), axis=1, names=["stat", "metric"])
     table.index = pd.Index([model_label(e, d).replace("+", " + ") for e, d in table.index], name="model")
@@ -199,7 +203,7 @@ def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, An
         path = Path(run)
         run_json = (path if path.is_dir() else path.parent) / "run.json"
         if run_json.is_file():
-            envs.append(json.loads(run_json.read_text()).get("environment") or {})
+            envs.append(read_json(run_json, "run.json").get("environment") or {})
     device_names = []
     for device in _unique(frame, "device"):
         field = "gpu" if device.startswith("cuda") else "cpu"

@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from segbench import distributed
+from segbench.checkpoints import CheckpointError, load_weights, plain, read_checkpoint, write_checkpoint
 from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
 from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
 from segbench.measure.metrics import SegMetrics
 from segbench.models.decoders.base import BoundaryLogits
+from segbench.outputs import open_atomic
 
 OPTIMIZERS = ("sgd", "adamw")
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
@@ -371,39 +373,52 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def checkpoint(self) -> dict[str, Any]:
+        """Tensors and plain Python values only: what a weights-only load (segbench.checkpoints) reads."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "state": asdict(self.state),
-            "config": asdict(self.config),
-            "model_spec": self.model_spec,
+            "state": plain(asdict(self.state)),
+            "config": plain(asdict(self.config)),
+            "model_spec": plain(self.model_spec),
             "torch_rng": torch.get_rng_state(),
         }
 
     def save(self, best: bool = False) -> None:
-        """Write last.pt (and best.pt) atomically, and the per-epoch log as CSV (rank 0 only)."""
+        """Write last.pt (and best.pt) and the per-epoch log.csv atomically (rank 0 only).
+
+        Each file goes through :func:`segbench.outputs.open_atomic`: a full disk
+        is one line naming the file and leaves no temporary file behind.
+        """
         if self.out_dir is None or self.rank != 0:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         ckpt = self.checkpoint()
         for name in ["last.pt", "best.pt"] if best else ["last.pt"]:
-            tmp = self.out_dir / f".{name}.tmp"
-            torch.save(ckpt, tmp)
-            os.replace(tmp, self.out_dir / name)
-        with open(self.out_dir / "log.csv", "w", newline="") as f:
+            write_checkpoint(ckpt, self.out_dir / name)
+        with open_atomic(self.out_dir / "log.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
             writer.writeheader()
             writer.writerows(self.state.history)
 
     def resume(self, path: Path) -> None:
-        """Continue from a checkpoint written by :meth:`save`."""
-        self.restore(torch.load(path, map_location=self.device, weights_only=False))
+        """Continue from a checkpoint written by :meth:`save` (loaded weights-only)."""
+        self.restore(read_checkpoint(path, map_location=self.device), path)
 
-    def restore(self, ckpt: dict[str, Any]) -> None:
-        """Continue from a loaded checkpoint (see :meth:`checkpoint`)."""
-        self.model.load_state_dict(ckpt["model"])
+    def restore(self, ckpt: dict[str, Any], path: Path | str = "checkpoint") -> None:
+        """Continue from a loaded checkpoint (see :meth:`checkpoint`); ``path`` names it in errors.
+
+        Everything is checked before anything is loaded, so a refused
+        checkpoint (:class:`CheckpointError`) leaves the trainer as it was.
+        """
+        missing = [k for k in ("optimizer", "scaler", "state", "torch_rng") if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; cannot resume training from it")
+        state = ckpt["state"]
+        names = {f.name for f in fields(TrainState)}
+        if not isinstance(state, dict) or not set(state) <= names:
+            raise CheckpointError(f"checkpoint {path}: 'state' is not a training state ({', '.join(sorted(names))})")
+        load_weights(self.model, ckpt, path)
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        self.state = TrainState(**ckpt["state"])
+        self.state = TrainState(**state)
         torch.set_rng_state(ckpt["torch_rng"])

@@ -111,7 +111,7 @@ def test_an_interrupted_cell_resumes_its_training_only_with_the_same_recipe(tmp_
 
     with pytest.raises(KeyboardInterrupt):
         run_cell(cell, FAST_TIMING, tmp_path, stop_after_epoch_1)
-    first_epoch = torch.load(tmp_path / "last.pt", weights_only=False)["state"]["history"][0]
+    first_epoch = torch.load(tmp_path / "last.pt", weights_only=True)["state"]["history"][0]
     record = run_cell(cell, FAST_TIMING, tmp_path)
     assert record["status"] == "ok" and record["train_iters"] == 4
     assert record["train_history"][0] == first_epoch  # epoch 1 kept (its timing too), not retrained

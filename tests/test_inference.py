@@ -272,7 +272,7 @@ def test_train_with_attention_then_eval_with_add_ons(tmp_path, capsys):
                  "--attention-scales", "1,0.5", "--device", "cpu", "--out", str(out)]) == 0
     trained = json.loads((out / "metrics.json").read_text())
     assert trained["attention_scales"] == "1,0.5" and "attention.0.weight" in torch.load(
-        out / "last.pt", weights_only=False)["model"]
+        out / "last.pt", weights_only=True)["model"]
     capsys.readouterr()
     maps = tmp_path / "maps"
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "--device", "cpu", "--format", "json",

@@ -229,7 +229,7 @@ def test_train_records_its_loss(tmp_path, small_synthetic):
     assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--batch-size", "2",
                  "--loss", "dice", "--device", "cpu", "--out", str(out)]) == 0
     assert json.loads((out / "metrics.json").read_text())["train_loss"] == "dice"
-    assert torch.load(out / "last.pt", weights_only=False)["config"]["loss"] == "dice"
+    assert torch.load(out / "last.pt", weights_only=True)["config"]["loss"] == "dice"
 
 
 def test_grid_records_the_loss_as_a_key_column(tmp_path, small_synthetic):

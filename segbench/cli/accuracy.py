@@ -19,9 +19,12 @@ from segbench.cell import (
     with_inference,
     with_training,
 )
+from segbench.checkpoints import recorded_fingerprint
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import (
+    INFERENCE,
+    TRAINING,
     AttentionScales,
     ClassWeights,
     Crf,
@@ -49,19 +52,19 @@ from segbench.cli.params import (
     WarmupIters,
     WeightDecay,
     Workers,
-    INFERENCE,
-    TRAINING,
 )
 from segbench.data import DatasetNotFoundError, UnknownSplitError, build_dataset
 from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
 from segbench.inference import InferenceConfig
+from segbench.inputs import BadFileError
 from segbench.measure.metrics import SegMetrics
 from segbench.models.catalog import model_label
 from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.outputs import prepare_dir, writing
 from segbench.results import write_json_atomic
 from segbench.train import TrainEvent
 
@@ -100,11 +103,15 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
         "results/runs/train"
     ),
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace the checkpoints and log in --out made with another model or recipe.")] = False,
 ) -> None:
     """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split.
 
-    With --nproc-per-node N, N processes train it data-parallel (started like
-    torchrun); inside a torchrun job, each process joins that job instead.
+    A last.pt in --out made with another model or recipe is refused (it is
+    not overwritten) unless --overwrite is given. With --nproc-per-node N, N
+    processes train it data-parallel (started like torchrun); inside a
+    torchrun job, each process joins that job instead.
     """
     try:
         check_options(ctx)
@@ -125,25 +132,52 @@ def train(
         cell = with_training(cell, data, recipe)
         cell = with_inference(cell, InferenceConfig.from_options(attention_scales=attention_scales))
         model = build_cell_model(cell)
+        _claim_out_dir(out_dir, cell, overwrite)  # on every rank of a torchrun job, so all refuse alike
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
-    if nproc_per_node > 1 and not joining:
-        try:
-            metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
-        except RuntimeError as e:  # a worker failed; its traceback is above, from the worker itself
-            err.print(f"error: {e}", highlight=False, markup=False)
-            raise typer.Exit(1) from None
-    else:
-        metrics = _train_here(cell, model, out_dir, joining)
-        if not distributed.is_main_process():
-            distributed.destroy_process_group()
-            return
+    try:
+        if nproc_per_node > 1 and not joining:
+            try:
+                metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
+            except RuntimeError as e:  # a worker failed; its traceback is above, from the worker itself
+                err.print(f"error: {e}", highlight=False, markup=False)
+                raise typer.Exit(1) from None
+        else:
+            metrics = _train_here(cell, model, out_dir, joining)
+            if not distributed.is_main_process():
+                distributed.destroy_process_group()
+                return
+    except KeyboardInterrupt:
+        err.print(f"[yellow]interrupted[/]: checkpoints and log kept in {out_dir}; "
+                  "rerun the same command to resume from last.pt", highlight=False)
+        raise typer.Exit(130) from None
     summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
     write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
     out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
                             title=f"{model_label(cell.encoder, cell.decoder)} on {dataset}/{data.eval_split}"))
     err.print(f"checkpoints and log: {out_dir}")
     distributed.destroy_process_group()
+
+
+#: What a training run leaves in --out: replaced together with --overwrite.
+TRAIN_OUTPUTS = ("last.pt", "best.pt", "log.csv", "metrics.json")
+
+
+def _claim_out_dir(out_dir: Path, cell: CellConfig, overwrite: bool) -> None:
+    """Make --out, refusing (unless ``overwrite``) a last.pt trained as another cell: resume only what matches.
+
+    An unreadable last.pt is left to the trainer, which sets it aside and starts over.
+    """
+    prepare_dir(out_dir)
+    found = recorded_fingerprint(out_dir / "last.pt")
+    if found is None or found == cell.fingerprint:
+        return
+    if not overwrite:
+        raise ValueError(f"{out_dir / 'last.pt'} was trained with another model or recipe; resuming needs the "
+                         "same options: give another --out, or --overwrite to replace its checkpoints and log")
+    for name in TRAIN_OUTPUTS if distributed.is_main_process() else ():
+        with writing(out_dir / name):
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def _torchrun_size(requested: int) -> int:
@@ -175,7 +209,7 @@ def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining
 
         try:
             return train_and_evaluate(cell, model, out_dir, on_event, device=device)
-        except (DatasetNotFoundError, UnknownSplitError) as e:
+        except (DatasetNotFoundError, UnknownSplitError, BadFileError) as e:  # a bad image or label: one line
             raise UserError(str(e)) from None
 
 

@@ -9,10 +9,13 @@ register on the one ``app`` defined here.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
 
+from segbench.checkpoints import DamagedCheckpointWarning
+from segbench.outputs import OutputPathError
 from segbench.plugins import PluginError, load_plugins
 
 try:  # typer >= 0.2x vendors click and exposes its exception base
@@ -41,15 +44,37 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """segbench's own warnings (a damaged checkpoint set aside) as one line; others as Python prints them."""
+    if issubclass(category, DamagedCheckpointWarning):
+        err.print(f"[yellow]warning[/]: {message}", highlight=False)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning user mistakes into one line and exit status 2."""
+    """Entry point: run the app, turning user mistakes into one line and exit status 2.
+
+    An output path that cannot be written (:class:`OutputPathError`, or an
+    OSError naming its file from deeper down) is one line and exit status 2 too.
+    Warnings are collected here, so a damaged checkpoint set aside is one line.
+    """
     args = sys.argv[1:] if argv is None else argv
     try:
-        load_plugins()
-        # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
-        code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
-    except (UserError, PluginError) as e:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            load_plugins()
+            # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
+            code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
+    except (UserError, PluginError, OutputPathError) as e:
         return _fail(str(e))
+    except OSError as e:
+        if e.filename is None:
+            raise
+        return _fail(f"{e.filename}: {(e.strerror or str(e)).lower()}")
     except typer.Abort:
         err.print("aborted", highlight=False)
         return 130

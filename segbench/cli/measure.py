@@ -30,9 +30,9 @@ from segbench.cli.params import (
     Encoders,
     Epochs,
     EvalSplit,
+    ExecutorName,
     Flip,
     Iterations,
-    ExecutorName,
     LearningRate,
     Loss,
     MaxRetries,
@@ -52,9 +52,9 @@ from segbench.cli.params import (
     Workers,
 )
 from segbench.data import DATASETS
+from segbench.display import grid_table, registry_table
 from segbench.distributed import check_nproc
 from segbench.executors import default_executor, make_executor
-from segbench.display import grid_table, registry_table
 from segbench.grid import expand_grid, parse_size
 from segbench.inference import InferenceConfig
 from segbench.losses import LOSSES
@@ -63,6 +63,7 @@ from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.outputs import prepare_dir
 from segbench.results import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
@@ -193,7 +194,7 @@ def grid(
         runner = _executor(device, executor, timeout, ray_address, max_retries, concurrency)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
-    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR)
+    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR))  # unwritable: one line, before any cell
     result = _run_with_progress(cells, run_dir, timing, retry_failed, runner)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
@@ -290,13 +291,16 @@ def run(
         check_options(ctx)
         spec = load_suite(suite)
         cells = spec.select(include, exclude)
-        if not cells:  # a suite without cells is refused when loaded, so the filters took them all
+        if not cells and (include or exclude):
             raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+        if not cells:  # not the filters' fault: the suite's own lists leave nothing to run
+            raise ValueError(f"suite '{spec.name}' has no cells; check that its sizes, seeds and other lists "
+                             "are not empty")
         runner = _executor(cells[0].device, executor, timeout, ray_address, max_retries, concurrency,
                            spec.execution)
     except ValueError as e:
         raise UserError(str(e)) from None
-    run_dir = out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-")
+    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-"))
     result = _run_with_progress(cells, run_dir, spec.timing, retry_failed, runner)
     out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
     _report_end(result, run_dir)

@@ -11,6 +11,7 @@ import typer
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import DataRoot
 from segbench.compare import Tolerances, compare_runs, comparison_table, update_baseline
+from segbench.outputs import write_text_atomic
 from segbench.plots import make_plots
 from segbench.suites import load_suite
 from segbench.tables import long_table, pivot_table, render, render_long
@@ -56,7 +57,7 @@ def compare(
     out.print(comparison_table(result))
     summary = result.to_markdown()
     if markdown:
-        markdown.write_text(summary)
+        write_text_atomic(markdown, summary, make_parents=False)  # a missing folder: one line, exit 2
     (err.print if result.ok else out.print)(result.headline())
     if not result.ok:
         raise typer.Exit(1)

@@ -16,12 +16,12 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from segbench.data.predictions import names_for_image
 from segbench.data.transforms import eval_transforms
+from segbench.inputs import check_class_ids, image_size, read_image, read_label
 from segbench.registry import Registry
 
 JointTransform = Callable[[tv_tensors.Image, tv_tensors.Mask], tuple[torch.Tensor, torch.Tensor]]
@@ -143,28 +143,23 @@ class FileDataset(SegmentationDataset):
         return len(self.files)
 
     def load_image(self, index: int) -> np.ndarray:
-        with Image.open(self.files[index][0]) as img:
-            return np.array(img.convert("RGB"))
+        return read_image(self.files[index][0])
 
     def load_mask(self, index: int) -> np.ndarray:
-        path = self.files[index][1]
-        with Image.open(path) as img:
-            if img.mode not in ("L", "P"):
-                raise ValueError(
-                    f"{self.info.name}: label {path} is mode {img.mode}; expected a single-channel "
-                    "(L or P) PNG of class ids"
-                )
-            mask = np.array(img)
-        return self.label_lut[mask] if self.label_lut is not None else mask
+        """The label map in train ids, checked against its image's size and the class range.
+
+        The size is read from the image's header, so ``score`` (which needs
+        no pixels) blames a label of the wrong size on the label.
+        """
+        image, path = self.files[index]
+        mask = read_label(path, size=image_size(image))
+        if self.label_lut is not None:
+            mask = self.label_lut[mask]
+        check_class_ids(mask, path, self.info.num_classes, self.info.ignore_index)
+        return mask
 
     def load_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image, mask = self.load_image(index), self.load_mask(index)
-        if image.shape[:2] != mask.shape:
-            raise ValueError(
-                f"{self.info.name}: image {self.files[index][0]} is {image.shape[:2]} "
-                f"but its label is {mask.shape}"
-            )
-        return image, mask
+        return self.load_image(index), self.load_mask(index)
 
     # Helpers for subclasses: one-line errors that name the missing path.
 

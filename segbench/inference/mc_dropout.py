@@ -12,6 +12,7 @@ from PIL import Image
 from torch import nn
 
 from segbench.models.decoders import NotApplicable
+from segbench.outputs import open_atomic, prepare_dir
 
 DROPOUT_TYPES = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout
@@ -87,8 +88,7 @@ def save_uncertainty_maps(result: Uncertainty, stems: list[str], out_dir: Path) 
     Entropy is scaled by its maximum ``log C``, variance by its maximum 1/4
     (a probability's), so images compare across models and datasets.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_dir(out_dir)
     num_classes = result.mean.shape[1]
     written = []
     for i, stem in enumerate(stems):
@@ -96,6 +96,7 @@ def save_uncertainty_maps(result: Uncertainty, stems: list[str], out_dir: Path) 
                                  ("variance", result.variance[i], 0.25)):
             grey = (value.detach().float().cpu().numpy() / top).clip(0, 1) * 255
             path = out_dir / f"{stem}_{name}.png"
-            Image.fromarray(np.round(grey).astype(np.uint8)).save(path)
+            with open_atomic(path, "wb") as f:
+                Image.fromarray(np.round(grey).astype(np.uint8)).save(f, format="PNG")
             written.append(path)
     return written
