@@ -11,7 +11,7 @@ from segbench.models.spec import FeatureSpec, align_to, feature_at
 from segbench.models.decoders import NotApplicable
 
 # Left out of the default (CI) run, run with `pytest -m slow`: big encoders, and FCN's 7x7x4096 fc6.
-HEAVY_ENCODERS = {"vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny"}
+HEAVY_ENCODERS = {"vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny", "hrnet_w48", "mit_b2"}
 HEAVY_DECODERS = {"fcn32s", "fcn16s", "fcn8s"}
 
 

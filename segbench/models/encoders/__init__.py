@@ -43,6 +43,6 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
 
 # Registration side effects: one module per family.
 from segbench.models.encoders import torchvision_backed  # noqa: E402,F401
-from segbench.models.encoders import drn, mobilenet, shufflenet, torchvision_modern, vgg_bn, xception  # noqa: E402,F401,I001
+from segbench.models.encoders import drn, hrnet, mit, mobilenet, shufflenet, torchvision_modern, vgg_bn, xception  # noqa: E402,F401,I001
 
 __all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder", "is_encoder_name"]
