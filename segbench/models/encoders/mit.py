@@ -27,8 +27,9 @@ the denser stage simply attends over more keys. The generic
 
 Parameters without the ImageNet classifier (a test checks them): B0 3.32 M,
 B1 13.15 M, B2 24.20 M; the paper's Table 1 gives 3.4, 13.1 and 24.2. The
-3.7, 14.0 and 25.4 M sometimes quoted count the ImageNet model (classifier on
-the last stage, plus 1000-way head); no ImageNet weights are bundled, so
+3.7, 14.0 and 25.4 M sometimes quoted for "MiT-B0/B1/B2" are ImageNet
+classifiers (PVT v2's figures); MiT's encoder with a 1000-way linear head
+would be 3.58, 13.66 and 24.71 M. No ImageNet weights are bundled, so
 ``pretrained=True`` is an error.
 """
 
