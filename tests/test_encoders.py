@@ -9,6 +9,7 @@ from torchvision import models
 
 from segbench.measure.params import count_parameters
 from segbench.models import ENCODERS, create_encoder
+from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 
 TORCHVISION = {
@@ -41,7 +42,10 @@ def test_params_equal_torchvision_minus_classifier(name):
 @pytest.mark.parametrize("output_stride", [32, 16, 8])
 def test_features_match_their_declared_specs(name, output_stride):
     """Channels as declared; spatial size ceil(H / stride) (a pixel of slack for VALID convs)."""
-    encoder = create_encoder(name, output_stride=output_stride).eval()
+    try:
+        encoder = create_encoder(name, output_stride=output_stride).eval()
+    except NotApplicable as e:  # HRNet keeps its branches at fixed strides (tests/test_mit_hrnet.py)
+        pytest.skip(str(e))
     h, w = 97, 131
     with torch.no_grad():
         features = encoder(torch.randn(1, 3, h, w))

@@ -11,9 +11,13 @@ from segbench.models.spec import FeatureSpec, align_to, feature_at
 from segbench.models.decoders import NotApplicable
 
 # Left out of the default (CI) run, run with `pytest -m slow`: big encoders, and FCN's 7x7x4096 fc6.
-# stdc2 is stdc1's modules, deeper: stdc1 covers them in the default run.
-HEAVY_ENCODERS = {"vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny", "stdc2"}
-HEAVY_DECODERS = {"fcn32s", "fcn16s", "fcn8s"}
+# Wider variants run the code paths of the narrow ones: stdc2 those of stdc1, mit_b1/mit_b2 and segformer_768
+# those of mit_b0 and segformer. HRNet (hundreds of small convs) is covered by tests/test_mit_hrnet.py.
+HEAVY_ENCODERS = {
+    "vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny", "stdc2", "hrnet_w18", "hrnet_w48",
+    "mit_b1", "mit_b2",
+}
+HEAVY_DECODERS = {"fcn32s", "fcn16s", "fcn8s", "segformer_768"}
 
 
 def _cases():

@@ -19,6 +19,11 @@ WHOLE_NETWORK = "-"
 MODEL_ALIASES: dict[str, tuple[str, str, str, int]] = {
     "shuffleseg": ("shufflenet", "skip", "ShuffleSeg (Gamal et al.)", 2018),
     "linknet": ("resnet18", "linknet", "LinkNet (Chaurasia & Culurciello)", 2017),
+    "segformer_b0": ("mit_b0", "segformer", "SegFormer-B0 (Xie et al.)", 2021),
+    "segformer_b1": ("mit_b1", "segformer", "SegFormer-B1 (Xie et al.)", 2021),
+    "segformer_b2": ("mit_b2", "segformer_768", "SegFormer-B2 (Xie et al.)", 2021),
+    "hrnet_w18_ocr": ("hrnet_w18", "ocr", "HRNetV2-W18 + OCR (Yuan et al.)", 2020),
+    "hrnet_w48_ocr": ("hrnet_w48", "ocr", "HRNetV2-W48 + OCR (Yuan et al.)", 2020),
 }
 
 

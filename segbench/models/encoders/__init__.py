@@ -43,6 +43,8 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
 
 # Registration side effects: one module per family.
 from segbench.models.encoders import torchvision_backed  # noqa: E402,F401
-from segbench.models.encoders import drn, mobilenet, shufflenet, stdc, torchvision_modern, vgg_bn, xception  # noqa: E402,F401,I001
+from segbench.models.encoders import (  # noqa: E402,F401,I001
+    drn, hrnet, mit, mobilenet, shufflenet, stdc, torchvision_modern, vgg_bn, xception,
+)
 
 __all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder", "is_encoder_name"]
