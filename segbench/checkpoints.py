@@ -61,8 +61,14 @@ def _refused_global(error: BaseException) -> str | None:
     return None
 
 
-def read_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load ``path`` weights-only and check that it is a segbench checkpoint (a dict with a model spec)."""
+def read_checkpoint(
+    path: Path | str, map_location: str | torch.device = "cpu", require_spec: bool = True
+) -> dict[str, Any]:
+    """Load ``path`` weights-only and check that it is a segbench checkpoint (a dict with a model spec).
+
+    ``require_spec=False`` accepts an empty model spec: a trainer resuming into
+    the model it already holds needs the weights, not how to rebuild them.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -84,10 +90,12 @@ def read_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict; expected {EXPECTED}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; expected {EXPECTED}")
     spec = ckpt.get("model_spec")
-    if missing or not isinstance(spec, dict) or not {"encoder", "decoder", "num_classes"} <= set(spec):
-        what = f"lacks {', '.join(missing)}" if missing else "has no model spec (encoder, decoder, num_classes)"
-        raise CheckpointError(f"checkpoint {path} {what}; expected {EXPECTED}")
+    if not isinstance(spec, dict) or (require_spec and not {"encoder", "decoder", "num_classes"} <= set(spec)):
+        raise CheckpointError(f"checkpoint {path} has no model spec (encoder, decoder, num_classes); "
+                              f"expected {EXPECTED}")
     return ckpt
 
 

@@ -402,7 +402,7 @@ class Trainer:
 
     def resume(self, path: Path) -> None:
         """Continue from a checkpoint written by :meth:`save` (loaded weights-only)."""
-        self.restore(read_checkpoint(path, map_location=self.device), path)
+        self.restore(read_checkpoint(path, map_location=self.device, require_spec=False), path)
 
     def restore(self, ckpt: dict[str, Any], path: Path | str = "checkpoint") -> None:
         """Continue from a loaded checkpoint (see :meth:`checkpoint`); ``path`` names it in errors.

@@ -195,7 +195,7 @@ def test_an_empty_suite_does_not_blame_the_filters(tmp_path, capsys):
     suite = tmp_path / "s.toml"
     suite.write_text('[suite]\nname = "empty"\n[grid]\nencoders = ["mobilenet"]\ndecoders = ["skip"]\nsizes = []\n')
     err = assert_one_line(capsys, main(["run", str(suite), "--out", str(tmp_path / "r")]))
-    assert "--include" not in err and "no cells" in err
+    assert "--include" not in err and "[grid] sizes: must be a non-empty list" in err
 
 
 def test_table_keeps_reading_a_good_table(tmp_path, capsys):

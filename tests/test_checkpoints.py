@@ -135,7 +135,7 @@ def test_grid_resume_sets_a_malicious_checkpoint_aside_and_reruns(saved, tmp_pat
     rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--size", "64x64", "--device", "cpu",
                "--iterations", "1", "--train-batch-size", "2", "--out", str(run), "--executor", "local"])
     err = capsys.readouterr().err
-    assert rc == 0 and not marker.exists()
+    assert rc == 1 and not marker.exists()  # 1: the grid's only cell failed (stop_here), as it should
     assert last.with_name("last.pt.damaged").is_file() and "refuses to run" in err and "set aside" in err
     assert "stop here" in (run / "table.csv").read_text()  # the cell went on to train afresh
 

@@ -84,7 +84,7 @@ def test_score_names_a_missing_prediction(tmp_path, capsys):
     "args,message",
     [(["--dataset", "camvid"], "dataset 'camvid' needs --data-root"),
      (["--dataset", "camvid", "--data-root", "/no/such/dir"], "camvid: missing /no/such/dir"),
-     (["--dataset", "kitti"], "unknown dataset 'kitti'; valid: "),
+     (["--dataset", "nosuchset"], "unknown dataset 'nosuchset'; valid: "),
      (["--eval-split", "bogus"], "unknown split 'bogus'; valid: train, val, test"),
      (["--optimizer", "lamb"], "unknown optimizer 'lamb'"),
      (["--profile-only", "--dataset", "synthetic"], "drop --dataset or --profile-only")],

@@ -44,7 +44,7 @@ def test_unknown_split_lists_valid_splits() -> None:
 
 def test_default_lengths_and_sample_contract() -> None:
     lengths = {split: len(build_dataset("synthetic", split=split)) for split in ("train", "val", "test")}
-    assert lengths == {"train": 2048, "val": 64, "test": 64}
+    assert lengths == {"train": 2048, "val": 64, "test": 256}
     image, mask = build_dataset("synthetic", split="val")[0]
     assert image.shape == (3, 96, 96) and image.dtype == torch.float32
     assert mask.shape == (96, 96) and mask.dtype == torch.int64

@@ -245,7 +245,8 @@ def test_grid_records_add_ons_and_their_cost(tmp_path):
     assert main(common) == 0
     # into the same run, so the plain and augmented rows sit side by side
     assert main([*common, "--tta-scales", "1,1.5", "--flip", "--crf", "--crf-iterations", "1"]) == 0
-    assert main([*common, "--mc-samples", "2"]) == 0  # skip has no dropout: a not-applicable row
+    # skip has no dropout: a not-applicable row, and a grid with no cell ok exits 1
+    assert main([*common, "--mc-samples", "2"]) == 1
     table = pd.read_csv(out / "table.csv")
     assert len(table) == 3 and {"tta_scales", "tta_flip", "crf", "mc_samples", "attention_scales"} <= set(table)
     rows = table.fillna({"tta_scales": "plain"}).set_index("tta_scales")
