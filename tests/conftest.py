@@ -20,3 +20,15 @@ FAST_CLI = ["--warmup-iters", "1", "--min-iters", "2", "--min-time", "0"]
 @pytest.fixture
 def fast_timing() -> TimingConfig:
     return FAST_TIMING
+
+
+def assert_one_line(capsys, rc: int, *named: object, progress: bool = False) -> str:
+    """Exit 2 and one ``error:`` line naming ``named``; with ``progress``, after a progress bar."""
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    if progress:
+        err = err.splitlines(keepends=True)[-1]
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for text in named:
+        assert str(text) in err, err
+    return err

@@ -16,19 +16,8 @@ from segbench.data import build_dataset
 from segbench.models import build_model
 from segbench.results import KEY_COLUMNS, TABLE_COLUMNS
 from segbench.train import TrainConfig, Trainer
+from tests.conftest import assert_one_line
 from tests.test_data_loaders import make_camvid, rgb, write_png
-
-
-def assert_one_line(capsys, rc: int, *named: object, progress: bool = False) -> str:
-    """Exit 2 and one ``error:`` line naming ``named``; with ``progress``, after train's progress bar."""
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    if progress:
-        err = err.splitlines(keepends=True)[-1]
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for text in named:
-        assert str(text) in err, err
-    return err
 
 
 def _png_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:

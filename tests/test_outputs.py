@@ -12,7 +12,7 @@ import pytest
 
 from segbench.cli import main
 from segbench.outputs import OutputPathError, open_atomic, prepare_dir, write_text_atomic
-from tests.conftest import FAST_CLI
+from tests.conftest import FAST_CLI, assert_one_line
 
 PROFILE = ["--encoders", "mobilenet", "--decoders", "skip", "--size", "32x32", "--num-classes", "4",
            "--device", "cpu", "--profile-only", "--executor", "local", *FAST_CLI]
@@ -32,18 +32,6 @@ def run_dir(tmp_path_factory) -> Path:
 
 def _temporaries(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".tmp") or ".new-" in p.name]
-
-
-def assert_one_line(capsys, rc: int, *named: object, progress: bool = False) -> str:
-    """Exit 2 and one ``error:`` line naming ``named``; with ``progress``, after the grid's progress bar."""
-    err = capsys.readouterr().err
-    assert rc == 2, err
-    if progress:
-        err = err.splitlines(keepends=True)[-1]
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    for text in named:
-        assert str(text) in err, err
-    return err
 
 
 @pytest.mark.parametrize("command", ["grid", "run", "train", "plot", "compare --update"])
