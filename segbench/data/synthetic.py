@@ -11,7 +11,7 @@ texture and shape, which separates a good model from a bad one in mIoU.
 Its scale is set for a CPU: objects are large enough (and textures coarse
 and contrasted enough) that the default grid's four cells pass 50 mIoU in
 400 iterations of batch 8, from scratch (benchmarks/bench_default_grid.py
-measures it: 4.5-5 minutes for the grid on a 2-core CPU). Every
+measures it: 4.5-5.5 minutes for the grid on a 2-core CPU). Every
 scene is a fresh draw of pose, size, colour and light, so training adds no
 random scaling or colour jitter (``DatasetInfo.augment``): it only slowed
 learning here.
