@@ -80,11 +80,12 @@ def prepare_dir(path: Path | str) -> Path:
 def _umask() -> int:
     """The process umask, read without changing it where Linux says it (setting it races other threads)."""
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
+        status = Path("/proc/self/status").read_text()
+    except OSError:  # not Linux: read it the portable way below
+        status = ""
+    for line in status.splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -21,6 +21,7 @@ from segbench.models.networks.ddrnet import DAPPM
 from segbench.models.networks.pidnet import PAPPM, Bag, LightBag, PIDNet
 from segbench.models.networks.regseg import DBlock, SplitDilatedConv
 from segbench.train import segmentation_loss
+from tests.test_networks_realtime import _output_shapes
 
 NEW = ["ddrnet23_slim", "ddrnet23", "pidnet_s", "pidnet_m", "pidnet_l", "regseg", "swiftnet_rn18"]
 
@@ -29,23 +30,6 @@ def _gmacs_at_1024x2048(model: nn.Module) -> float:
     # Convolution MACs scale with the pixel count: 64 x the count at 128x256 is the count at
     # 1024x2048, up to the few pooled maps whose sizes do not scale (a fraction of a percent here).
     return count_flops(model, (128, 256)).gmacs * 64
-
-
-def _output_shapes(model: nn.Module, names: list[str], size: tuple[int, int]) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    modules = dict(model.named_modules())
-
-    def record(name: str):
-        def hook(_module: nn.Module, _inputs: object, out: torch.Tensor) -> None:
-            shapes.setdefault(name, tuple(out.shape[1:]))
-
-        return hook
-
-    for name in names:
-        modules[name].register_forward_hook(record(name))
-    with torch.no_grad():
-        model.eval()(torch.randn(1, 3, *size))
-    return shapes
 
 
 # Each paper's Cityscapes table, at 1024x2048; all four count a multiply-add as one FLOP
