@@ -14,7 +14,7 @@ what was expected: random bytes, a truncated or empty file (torch raises
 a file holding a tensor or a list, a checkpoint that lacks its model spec,
 or weights of another architecture. A damaged ``last.pt`` of a training run
 is set aside as ``last.pt.damaged`` (as damaged cell records are, see
-:func:`segbench.results.set_aside_damaged`), with a warning, so its training
+:func:`segbench.rundir.RunDir.set_aside_damaged`), with a warning, so its training
 starts over rather than failing on every rerun.
 """
 

@@ -27,7 +27,9 @@ from rich.table import Table
 
 from segbench.inputs import read_json
 from segbench.outputs import prepare_dir, writing
-from segbench.results import KEY_COLUMNS, load_records, load_table, records_to_frame, write_table
+from segbench.results import COLUMNS as COLUMNS_DESCRIBED
+from segbench.results import KEY_COLUMNS, column
+from segbench.rundir import RunDir
 
 OK = "ok"
 REGRESSION = "regression"
@@ -240,22 +242,21 @@ def _missing(value: Any) -> bool:
 
 
 def format_value(metric: str, value: Any) -> str:
-    """A metric's value in the units its name carries, to the precision worth reading."""
+    """A metric's value in its column's unit; params and GFLOPs in full, as they are checked exactly."""
     if _missing(value):
         return "-"
     if isinstance(value, str):
         return value
     if metric == "params":
         return f"{int(value):,}"
-    if metric == "gflops":
+    if metric in ("gflops", "gmacs", "gmacs_encoder", "gmacs_decoder"):
         return f"{value:.4g}"
-    if metric.startswith("latency"):
-        return f"{value:.2f} ms"
-    if metric == "peak_mem_mib":
-        return f"{value:.1f} MiB"
-    if metric == "miou":
+    spec = column(metric)
+    if spec.unit == "%":  # points, to the precision a tolerance in points needs
         return f"{value:.2f}"
-    return str(value)
+    if spec.name not in COLUMNS_DESCRIBED:
+        return str(value)
+    return f"{spec.display(value):.{spec.decimals}f} {spec.unit}".rstrip()
 
 
 def change(metric: str, baseline: Any, current: Any) -> str:
@@ -305,17 +306,13 @@ def _load_run(path: Path | str) -> _Run:
 def _read_run(path: Path) -> _Run:
     if not path.exists():
         raise FileNotFoundError(f"no run at {path}")
-    run_dir = path if path.is_dir() else path.parent
-    run_json = run_dir / "run.json"
-    env = read_json(run_json, "run.json").get("environment") if run_json.is_file() else None
-    if path.is_dir() and (path / "cells").is_dir():
-        records = load_records(path)  # the source of truth: carries the raw latency samples
-        table = records_to_frame(records)
+    run = RunDir(path)
+    env = run.environment()
+    if run.has_records():
+        records = run.records()  # the source of truth: carries the raw latency samples
         samples = {_key(r, KEY_COLUMNS): r.get("latency_samples_ms") or [] for r in records}
-        return _Run(path, table, samples, env)
-    if path.is_dir() and not (path / "table.csv").is_file():
-        raise FileNotFoundError(f"{path} is not a run directory: it has neither cells/ nor table.csv")
-    return _Run(path, load_table(path), None, env)
+        return _Run(path, run.frame(), samples, env)
+    return _Run(path, run.frame(), None, env)
 
 
 def _norm(value: Any) -> Any:
@@ -527,7 +524,7 @@ def update_baseline(current: Path | str, baseline_dir: Path | str) -> Path:
     place, so a reader (or an interrupted update) never sees a half-written baseline.
     """
     src, dst = Path(current), Path(baseline_dir)
-    if not (src.is_dir() and (src / "cells").is_dir()):
+    if not (src.is_dir() and RunDir(src).has_records()):
         raise FileNotFoundError(f"{src} is not a run directory with cells/")
     if dst.resolve() == src.resolve():
         raise ValueError(f"{src} is already the baseline")
@@ -541,12 +538,13 @@ def _replace_baseline(src: Path, dst: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.new-"))
     old: Path | None = None
     try:
-        (tmp / "cells").mkdir()
-        for record in sorted((src / "cells").glob("*.json")):
-            shutil.copy2(record, tmp / "cells" / record.name)
-        if (src / "run.json").is_file():
-            shutil.copy2(src / "run.json", tmp / "run.json")
-        write_table(tmp)  # rebuilt from the records, the source of truth
+        source, copy = RunDir(src), RunDir(tmp)
+        copy.cells_dir.mkdir()
+        for record in source.records():  # upgraded to the current schema on the way
+            copy.write_record(record)
+        if source.run_json.is_file():
+            shutil.copy2(source.run_json, copy.run_json)
+        copy.write_table()  # rebuilt from the records, the source of truth
         if dst.exists():
             old = Path(tempfile.mkdtemp(dir=dst.parent, prefix=f".{dst.name}.old-"))
             os.replace(dst, old / dst.name)

@@ -30,12 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.recipe import DEFAULT_LOSS
 from segbench.registry import Registry
 
-LossFactory = Callable[[int, torch.Tensor | None], nn.Module]
+LossFactory = Callable[..., nn.Module]  # (ignore_index, weight[, label_smoothing])
 LOSSES: Registry[LossFactory] = Registry("loss")
 
-DEFAULT_LOSS = "ce"
 FOCAL_GAMMA = 2.0
 OHEM_THRESHOLD = 0.7
 OHEM_MIN_KEPT_FRACTION = 0.1
@@ -182,8 +182,8 @@ class LovaszSoftmaxLoss(nn.Module):
 
 
 @LOSSES.register("ce", paper="-", year="-", class_weights=True)
-def cross_entropy(ignore_index: int, weight: torch.Tensor | None = None) -> nn.Module:
-    return nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index)
+def cross_entropy(ignore_index: int, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> nn.Module:
+    return nn.CrossEntropyLoss(weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
 @LOSSES.register("focal", paper="Focal Loss for Dense Object Detection", year=2017, class_weights=True)
@@ -210,10 +210,16 @@ def weighted_losses() -> list[str]:
     return [n for n in LOSSES.names() if LOSSES.metadata(n)["class_weights"]]
 
 
-def check_loss(name: str, class_weights: bool = False) -> None:
-    """A one-line ``ValueError`` for an unknown loss, or class weights with a loss that takes none."""
+#: The losses that take ``label_smoothing`` (the factory's third argument).
+SMOOTHED_LOSSES = ("ce",)
+
+
+def check_loss(name: str, class_weights: bool = False, label_smoothing: float = 0.0) -> None:
+    """A one-line ``ValueError`` for an unknown loss, or an option (class weights, label smoothing) it does not take."""
     if name not in LOSSES:
         raise ValueError(f"unknown loss '{name}'; valid: {', '.join(LOSSES.names())}")
+    if label_smoothing and name not in SMOOTHED_LOSSES:
+        raise ValueError(f"loss '{name}' takes no label smoothing; it works with {', '.join(SMOOTHED_LOSSES)}")
     if class_weights and not LOSSES.metadata(name)["class_weights"]:
         raise ValueError(
             f"loss '{name}' takes no class weights (it averages over classes already); "
@@ -221,9 +227,13 @@ def check_loss(name: str, class_weights: bool = False) -> None:
         )
 
 
-def build_loss(name: str, ignore_index: int, weight: torch.Tensor | None = None) -> nn.Module:
-    """The loss ``name`` for labels with ``ignore_index``, with optional per-class ``weight``."""
-    check_loss(name, class_weights=weight is not None)
+def build_loss(
+    name: str, ignore_index: int, weight: torch.Tensor | None = None, label_smoothing: float = 0.0
+) -> nn.Module:
+    """The loss ``name`` for labels with ``ignore_index``, with optional per-class ``weight`` and label smoothing."""
+    check_loss(name, class_weights=weight is not None, label_smoothing=label_smoothing)
+    if label_smoothing:
+        return LOSSES.get(name)(ignore_index, weight, label_smoothing)
     return LOSSES.get(name)(ignore_index, weight)
 
 

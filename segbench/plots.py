@@ -40,7 +40,8 @@ from matplotlib.transforms import Bbox
 from segbench.inputs import read_csv, read_json
 from segbench.outputs import open_atomic, prepare_dir
 from segbench.models.catalog import model_label
-from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, records_to_frame
+from segbench.results import COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
+from segbench.rundir import RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -52,29 +53,12 @@ DPI = 150
 #: A model is a cell's key without its seed: seeds of one model are pooled.
 MODEL_KEY = [c for c in KEY_COLUMNS if c != "seed"]
 
-#: Axis and colourbar labels, with units.
-LABELS = {
-    "params": "parameters (millions)",
-    "gmacs": "GMACs (10^9 multiply-adds)",
-    "gflops": "GFLOPs (2 x multiply-adds, 10^9)",
-    "latency_ms_median": "median latency (ms per batch)",
-    "latency_ms_p10": "p10 latency (ms per batch)",
-    "latency_ms_p90": "p90 latency (ms per batch)",
-    "latency_ms_mean": "mean latency (ms per batch)",
-    "latency_ms_std": "latency std (ms)",
-    "latency_iqr_rel": "latency IQR / median",
-    "throughput_img_s": "throughput (images/s)",
-    "peak_mem_mib": "peak memory (MiB)",
-    "miou": "mIoU (%)",
-    "pixel_acc": "pixel accuracy (%)",
-    "mean_acc": "mean class accuracy (%)",
-    "fwiou": "frequency-weighted IoU (%)",
-    "train_time_s": "training time (s)",
-}
+#: Axis and colourbar labels, with units, scales and directions: each column's own description.
+LABELS = {name: col.header for name, col in COLUMNS.items()}
+#: Shown multiplied by the column's scale (parameters in millions), as the label's unit says.
+DISPLAY_SCALE = {name: 1 / col.scale for name, col in COLUMNS.items() if col.scale != 1}
 #: Metrics where more is better: their heatmaps run the colour map the other way.
-#: Shown divided by this, as the label's unit says.
-DISPLAY_SCALE = {"params": 1e6}
-HIGHER_IS_BETTER = {"miou", "pixel_acc", "mean_acc", "fwiou", "throughput_img_s"}
+HIGHER_IS_BETTER = {name for name, col in COLUMNS.items() if col.higher_is_better}
 MEMORY_METHODS = {
     "cuda_max_allocated": "CUDA max allocated",
     "rss_hwm_above_baseline": "RSS high-water mark above baseline",
@@ -104,19 +88,6 @@ class SkipPlot(Exception):
 # -- loading -----------------------------------------------------------------------------------
 
 
-def _run_dir(path: Path) -> Path:
-    """Accept a run directory or its table.csv."""
-    path = Path(path)
-    return path.parent if path.is_file() else path
-
-
-def _environment(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not path.is_file():
-        return {}
-    return read_json(path, "run.json").get("environment", {})
-
-
 def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """One row per cell record of every run, with the list fields kept and a model ``label``.
 
@@ -124,16 +95,18 @@ def load_runs(runs: Sequence[Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]
     """
     frames, envs = [], []
     for path in runs:
-        run_dir = _run_dir(path)
-        records = load_records(run_dir)
+        run = RunDir(path)
+        if not run.has_records():
+            raise ValueError(f"no cell records in {run.cells_dir}; is it a segbench run directory?")
+        records = run.records()
         if not records:
-            raise ValueError(f"no cell records in {run_dir / 'cells'}; is it a segbench run directory?")
-        frame = records_to_frame(records)
+            raise ValueError(f"no cell records in {run.cells_dir}; is it a segbench run directory?")
+        frame = run.frame()
         for col in ["latency_samples_ms", "per_class_iou", "class_names", "train_history", "data_root"]:
             frame[col] = [r.get(col) for r in records]
-        frame["run_dir"] = str(run_dir)
+        frame["run_dir"] = str(run.path)
         frames.append(frame)
-        envs.append(_environment(run_dir))
+        envs.append(run.environment() or {})
     frame = pd.concat(frames, ignore_index=True)
     frame["label"] = _model_labels(frame)
     return frame, envs

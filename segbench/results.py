@@ -1,74 +1,46 @@
-"""The run directory: one JSON record per cell, run.json, and a flat table.csv.
+"""What a result is made of: its key and measured columns, strict JSON, and a table from records.
 
-Layout of ``results/runs/<run_id>/``::
-
-    run.json            the environment, written once
-    cells/<cell>.json   one record per cell, written atomically when it ends
-    table.csv           one row per cell, rewritten after every finished cell
-
-Configuration lives in separate key columns; nothing is ever parsed back out
-of a string. ``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
+Every column list here is derived: key columns from :class:`segbench.config.CellConfig`'s
+fields, measured columns from the fields of :class:`~segbench.measure.costs.Profile`,
+:class:`~segbench.record.Accuracy` and :class:`~segbench.record.Training`. Where a
+run's files live is :mod:`segbench.rundir`'s business alone. Configuration lives in
+separate key columns; nothing is ever parsed back out of a string.
+``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from segbench.inputs import BadFileError, read_csv, read_json
+from segbench.columns import Column, columns_of
+from segbench.config import implied_keys, key_columns
+from segbench.inputs import BadFileError, read_csv
+from segbench.measure.costs import Profile
 from segbench.outputs import open_atomic
+from segbench.record import Accuracy, Training
 
-SCHEMA_VERSION = 1
+#: The version of a cell record's layout; :mod:`segbench.rundir` upgrades older ones on reading.
+SCHEMA_VERSION = 2
 
-#: Columns that identify a cell; comparisons match cells on these.
-KEY_COLUMNS = [
-    "encoder",
-    "decoder",
-    "input_h",
-    "input_w",
-    "batch_size",
-    "precision",
-    "device",
-    "channels_last",
-    "num_classes",
-    "dataset",
-    "train_loss",
-    "seed",
-    # inference add-ons (segbench.inference); empty for the plain model
-    "tta_scales",
-    "tta_flip",
-    "crf",
-    "crf_iterations",
-    "mc_samples",
-    "attention_scales",
-]
-#: Recipe fields added after records were first written, with the value every older record of a
-#: trained cell implied: old runs read back with it (so they keep matching new ones), and a cell at
-#: that value keeps the fingerprint it had before the field existed (so old runs stay resumable).
-IMPLIED_TRAINING_KEYS = {"train_loss": "ce", "train_nproc_per_node": 1}
+#: Columns that identify a cell; comparisons match cells on these (derived from CellConfig's fields).
+KEY_COLUMNS = key_columns()
+#: Key columns added after records were first written, with the value every older record implied:
+#: old runs read back with it, so they keep matching new ones. The recipe's are implied for trained
+#: cells only (an untrained cell has no recipe).
+IMPLIED_TRAINING_KEYS = implied_keys()
+IMPLIED_KEYS = {"pretrained": False}
 
+#: Every measured column, described once on the field it comes from: label, unit, scale, direction.
+COLUMNS: dict[str, Column] = columns_of(Profile, Accuracy, Training)
 #: Record fields holding measurements: NaN when a cell did not produce them.
-COST_COLUMNS = [
-    "params",
-    "gmacs",
-    "gflops",
-    "latency_ms_median",
-    "latency_ms_p10",
-    "latency_ms_p90",
-    "latency_ms_mean",
-    "latency_ms_std",
-    "latency_iqr_rel",
-    "throughput_img_s",
-    "peak_mem_mib",
-]
-ACCURACY_COLUMNS = ["miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s"]
+COST_COLUMNS = list(columns_of(Profile))
+ACCURACY_COLUMNS = [*columns_of(Accuracy), *columns_of(Training)]
 NUMERIC_COLUMNS = COST_COLUMNS + ACCURACY_COLUMNS
 
 #: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
@@ -79,6 +51,7 @@ TABLE_COLUMNS = [
     *ACCURACY_COLUMNS,
     "train_iters",
     "train_budget",
+    "train_time_budget_s",
     "train_split",
     "eval_split",
     "threads",
@@ -89,7 +62,15 @@ TABLE_COLUMNS = [
     "error",
     "cell_id",
     "fingerprint",
+    "measure_fingerprint",
 ]
+
+
+def column(name: str) -> Column:
+    """The description of a measured column; a column without one reads as its own name."""
+    if name in COLUMNS:
+        return COLUMNS[name]
+    return Column(name, name)
 
 
 def _json_safe(value: Any) -> Any:
@@ -110,50 +91,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
         f.write("\n")
 
 
-def cells_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "cells"
-
-
-def write_record(run_dir: Path, record: dict[str, Any]) -> Path:
-    path = cells_dir(run_dir) / f"{record['cell_id']}.json"
-    write_json_atomic(path, {"schema_version": SCHEMA_VERSION, **record})
-    return path
-
-
-def load_records(run_dir: Path) -> list[dict[str, Any]]:
-    """Every cell record of a run, in file-name order. A damaged file is reported, not skipped."""
-    records = []
-    for path in sorted(cells_dir(run_dir).glob("*.json")):
-        record = read_json(path, "cell record")
-        if record.get("dataset"):
-            record = {**IMPLIED_TRAINING_KEYS, **record}
-        records.append(record)
-    return records
-
-
-class DamagedRecordWarning(UserWarning):
-    """A cell record could not be read; it was set aside and its cell runs again."""
-
-
-def set_aside_damaged(run_dir: Path) -> list[Path]:
-    """Rename every unreadable cell record to ``<name>.json.damaged`` and return the new paths.
-
-    A record is damaged when it is not JSON (a file cut short by a full disk or
-    a copy) or lacks ``cell_id``/``fingerprint``. Setting it aside, rather than
-    deleting it, keeps the evidence while its cell counts as not yet run.
-    """
-    damaged = []
-    for path in sorted(cells_dir(run_dir).glob("*.json")):
-        try:
-            record = json.loads(path.read_text())
-            readable = isinstance(record, dict) and "cell_id" in record and "fingerprint" in record
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            readable = False
-        if not readable:
-            aside = path.with_name(path.name + ".damaged")
-            os.replace(path, aside)
-            damaged.append(aside)
-    return damaged
+def with_implied_keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with every key column it predates at the value it implied."""
+    implied = {**IMPLIED_KEYS, **(IMPLIED_TRAINING_KEYS if record.get("dataset") else {})}
+    return {**implied, **record}
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -169,36 +110,18 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
-def write_table(run_dir: Path) -> pd.DataFrame:
-    """Rebuild table.csv from the cell records (the records are the source of truth).
+def load_table(csv_path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
+    """A bare table.csv (no run directory around it); a ``required`` column missing is one line.
 
-    The runner calls it after every cell, and two grids may share a run
-    directory, so each rebuild writes its own temporary file (a unique name,
-    created exclusively) and renames it over table.csv: rebuilds never
-    collide, and a reader sees the whole of one of them.
+    Key columns it predates are filled with the value they implied.
     """
-    frame = records_to_frame(load_records(run_dir))
-    path = Path(run_dir) / "table.csv"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "x", newline="") as f:  # the umask's mode, as table.csv has always had
-            frame.to_csv(f, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return frame
-
-
-def load_table(run_dir_or_csv: Path, required: Iterable[str] = ()) -> pd.DataFrame:
-    """A run's table, from its directory or its table.csv; a ``required`` column missing is one line."""
-    path = Path(run_dir_or_csv)
-    if path.is_dir():
-        path = path / "table.csv"
+    path = Path(csv_path)
     frame = read_csv(path, "table")
-    for col, implied in IMPLIED_TRAINING_KEYS.items():
-        if col in KEY_COLUMNS and col not in frame.columns and "dataset" in frame.columns:
-            frame[col] = frame["dataset"].where(frame["dataset"].isna(), implied)
+    if "dataset" in frame.columns:
+        trained = frame["dataset"].notna()
+        for col, implied in {**IMPLIED_KEYS, **IMPLIED_TRAINING_KEYS}.items():
+            if col in KEY_COLUMNS and col not in frame.columns:
+                frame[col] = implied if col in IMPLIED_KEYS else frame["dataset"].where(~trained, implied)
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise BadFileError(f"table {path} lacks the column(s) {', '.join(missing)}; "

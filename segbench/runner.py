@@ -10,59 +10,28 @@ from __future__ import annotations
 
 import signal
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
-from segbench.cell import STATUS_NOT_APPLICABLE, STATUS_OK, CellConfig, run_cell
-from segbench.train import TrainEvent
+from segbench.config import CellConfig, with_timing
 from segbench.env import environment
+from segbench.executors.base import Executor, TrainCallback
+from segbench.executors.local import LocalExecutor
 from segbench.measure.latency import TimingConfig
-from segbench.executors.placement import placement
-from segbench.results import DamagedRecordWarning, load_records, set_aside_damaged, write_json_atomic, write_record, write_table
+from segbench.record import Status
+from segbench.rundir import DamagedRecordWarning, RunDir
 
 DEFAULT_RUNS_DIR = Path("results/runs")
 
 
-TrainCallback = Callable[[TrainEvent], None]
-
-
 def artifacts_dir(run_dir: Path, cell: CellConfig) -> Path:
     """Where a cell's checkpoints and training log live."""
-    return Path(run_dir) / "train" / cell.cell_id
-
-
-class Executor(Protocol):
-    def run(
-        self,
-        cells: Iterable[CellConfig],
-        timing: TimingConfig | None,
-        run_dir: Path,
-        on_train_event: TrainCallback | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Run ``cells``, yielding each cell's record as soon as it ends."""
-        ...
-
-
-class LocalExecutor:
-    """Runs cells one after another in this process."""
-
-    name = "local"
-
-    def run(
-        self,
-        cells: Iterable[CellConfig],
-        timing: TimingConfig | None,
-        run_dir: Path,
-        on_train_event: TrainCallback | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        for cell in cells:
-            record = run_cell(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
-            yield {**record, **placement(self.name)}
+    return RunDir(run_dir).artifacts(cell.cell_id)
 
 
 def new_run_dir(base: Path = DEFAULT_RUNS_DIR, prefix: str = "") -> Path:
@@ -88,22 +57,19 @@ class GridResult:
     damaged: list[Path] = field(default_factory=list)
 
 
-#: Outcomes that running the cell again cannot change: ``--retry-failed`` keeps them.
-SETTLED = (STATUS_OK, STATUS_NOT_APPLICABLE)
-
-
-def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, str]:
-    """cell_id -> fingerprint of the cells already recorded (failed ones too, unless retrying).
+def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, tuple[str, str | None]]:
+    """cell_id -> (fingerprint, measure fingerprint) of the cells recorded (failed ones too, unless retrying).
 
     A ``not_applicable`` cell (a decoder that cannot take the encoder) is settled, not failed:
     retrying would only record the same refusal again.
     """
-    if not (run_dir / "cells").is_dir():
+    run = RunDir(run_dir)
+    if not run.has_records():
         return {}
     return {
-        r["cell_id"]: r["fingerprint"]
-        for r in load_records(run_dir)
-        if r.get("status") in SETTLED or not retry_failed
+        r["cell_id"]: (r["fingerprint"], r.get("measure_fingerprint"))
+        for r in run.records()
+        if Status(r.get("status", "failed")).settled or not retry_failed
     }
 
 
@@ -129,15 +95,17 @@ def run_grid(
     executor = executor or LocalExecutor()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not (run_dir / "run.json").exists():
-        write_json_atomic(run_dir / "run.json", {"environment": environment()})
-    damaged = set_aside_damaged(run_dir) if (run_dir / "cells").is_dir() else []
+    run = RunDir(run_dir)
+    run.write_environment(environment())
+    damaged = run.set_aside_damaged()
     for path in damaged:
         warnings.warn(f"damaged cell record set aside as {path}; its cell runs again",
                       DamagedRecordWarning, stacklevel=2)
+    if timing is not None:  # the timing is part of a cell's configuration: a cell that has its own keeps it
+        cells = [c if c.timing else with_timing(c, timing) for c in cells]
     done = finished_cells(run_dir, retry_failed)
-    todo = [c for c in cells if done.get(c.cell_id) != c.fingerprint]
-    reused = [c.cell_id for c in cells if done.get(c.cell_id) == c.fingerprint]
+    todo = [c for c in cells if done.get(c.cell_id) != (c.fingerprint, c.measure_fingerprint)]
+    reused = [c.cell_id for c in cells if done.get(c.cell_id) == (c.fingerprint, c.measure_fingerprint)]
     result = GridResult(run_dir, pd.DataFrame(), reused=reused, damaged=damaged)
 
     def announced(cells_to_run: list[CellConfig]) -> Iterator[CellConfig]:
@@ -149,8 +117,8 @@ def run_grid(
     records = executor.run(announced(todo), timing, run_dir, on_train_event)
     try:
         for record in records:
-            write_record(run_dir, record)
-            write_table(run_dir)
+            run.write_record(record)
+            run.write_table()
             result.ran.append(record["cell_id"])
             if on_record:
                 on_record(record)
@@ -160,5 +128,9 @@ def run_grid(
     finally:
         if hasattr(records, "close"):  # now, not at garbage collection: kill children, leave Ray
             records.close()
-    result.table = write_table(run_dir)
+    result.table = run.write_table()
     return result
+
+
+__all__ = ["DEFAULT_RUNS_DIR", "Executor", "GridResult", "LocalExecutor", "TrainCallback", "artifacts_dir",
+           "finished_cells", "new_run_dir", "run_grid"]

@@ -22,9 +22,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from segbench.inputs import read_json
 from segbench.models.catalog import model_label
-from segbench.results import KEY_COLUMNS, NUMERIC_COLUMNS, load_records, load_table, records_to_frame
+from segbench.results import ACCURACY_COLUMNS, COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
+from segbench.rundir import RunDir
+
+#: The accuracy columns (scored on a split; the rest are costs, measured on a device).
+ACCURACY = tuple(c for c in ACCURACY_COLUMNS if COLUMNS[c].unit == "%")
 
 Format = Literal["markdown", "latex", "csv", "html"]
 FORMATS = ("markdown", "latex", "csv", "html")
@@ -44,25 +47,12 @@ class MetricStyle:
     higher_is_better: bool = False
 
 
-ACCURACY = {"miou": "mIoU", "pixel_acc": "Pixel acc.", "mean_acc": "Mean acc.", "fwiou": "FWIoU"}
-_STYLES = {
-    "params": MetricStyle("Params (M)", scale=1e-6),
-    "gmacs": MetricStyle("GMACs"),
-    "gflops": MetricStyle("GFLOPs"),
-    "throughput_img_s": MetricStyle("Throughput (img/s)", decimals=1, higher_is_better=True),
-    "peak_mem_mib": MetricStyle("Memory (MiB)", decimals=1),
-    "train_time_s": MetricStyle("Train time (s)", decimals=0),
-    "latency_iqr_rel": MetricStyle("Latency IQR / median", decimals=3),
-    **{k: MetricStyle(f"{v} (%)", decimals=1, higher_is_better=True) for k, v in ACCURACY.items()},
-}
-
-
 def metric_style(metric: str) -> MetricStyle:
-    if metric in _STYLES:
-        return _STYLES[metric]
-    if metric.startswith("latency_ms_"):
-        return MetricStyle(f"Latency {metric.removeprefix('latency_ms_')} (ms)")
-    return MetricStyle(metric)
+    """How ``metric`` reads in a table: its column's header, scale, decimals and direction."""
+    if metric not in COLUMNS:
+        return MetricStyle(metric)
+    col = COLUMNS[metric]
+    return MetricStyle(col.header, scale=col.scale, decimals=col.decimals, higher_is_better=col.higher_is_better)
 
 
 # --------------------------------------------------------------------------- loading and aggregating
@@ -81,11 +71,7 @@ def load_runs(runs: Sequence[Path | str], values: Sequence[str] = ()) -> pd.Data
         path = Path(run)
         if not path.exists():
             raise FileNotFoundError(f"no run at {path}")
-        if path.is_dir() and not (path / "table.csv").is_file() and (path / "cells").is_dir():
-            frame = records_to_frame(load_records(path))
-        else:
-            frame = load_table(path, required=[*KEY_COLUMNS, *values])
-        frames.append(frame.assign(run=i))
+        frames.append(RunDir(path).frame(required=(*KEY_COLUMNS, *values)).assign(run=i))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -198,12 +184,7 @@ def _unique(frame: pd.DataFrame, col: str) -> list[str]:
 
 def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, Any]:
     """What a caption must say about the cells in ``frame``: sizes, device, precision, data, runs."""
-    envs = []
-    for run in runs:
-        path = Path(run)
-        run_json = (path if path.is_dir() else path.parent) / "run.json"
-        if run_json.is_file():
-            envs.append(read_json(run_json, "run.json").get("environment") or {})
+    envs = [env for env in (RunDir(run).environment() for run in runs) if env]
     device_names = []
     for device in _unique(frame, "device"):
         field = "gpu" if device.startswith("cuda") else "cpu"

@@ -37,69 +37,15 @@ from segbench import distributed
 from segbench.checkpoints import CheckpointError, load_weights, plain, read_checkpoint, write_checkpoint
 from segbench.data import median_frequency_weights
 from segbench.evaluate import autocast_context, evaluate
-from segbench.losses import DEFAULT_LOSS, build_loss, check_loss
+from segbench.losses import build_loss
 from segbench.measure.metrics import SegMetrics
 from segbench.models.decoders.base import BoundaryLogits
 from segbench.outputs import open_atomic
+from segbench.recipe import OPTIMIZERS, TrainConfig
 
-OPTIMIZERS = ("sgd", "adamw")
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
 #: Read the loss back from the device only this often: every read is a host sync.
 REPORT_EVERY = 10
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training recipe. Exactly one budget (epochs, iterations, time_s) is used."""
-
-    epochs: int | None = None
-    iterations: int | None = None
-    time_s: float | None = None
-    batch_size: int = 8
-    crop_size: tuple[int, int] | None = None
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9
-    warmup_iters: int = 0
-    poly_power: float = 0.9
-    class_weights: bool = False
-    aux_weight: float = 0.4
-    precision: str = "fp32"
-    channels_last: bool = False
-    seed: int = 0
-    deterministic: bool = False
-    num_workers: int = 0
-    eval_every: int = 1
-    #: Processes training this one model data-parallel (one per GPU on CUDA); ``batch_size`` stays global.
-    nproc_per_node: int = 1
-    #: A name in segbench.losses.LOSSES.
-    loss: str = DEFAULT_LOSS
-
-    def __post_init__(self) -> None:
-        budgets = [b for b in (self.epochs, self.iterations, self.time_s) if b is not None]
-        if len(budgets) != 1:
-            raise ValueError("give exactly one training budget: epochs, iterations or time")
-        if budgets[0] <= 0:
-            raise ValueError(f"the training budget must be positive, not {budgets[0]}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer '{self.optimizer}'; valid: {', '.join(OPTIMIZERS)}")
-        if self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("batch size and learning rate must be positive")
-        if self.nproc_per_node < 1:
-            raise ValueError(f"nproc_per_node must be a positive number of processes, not {self.nproc_per_node}")
-        if self.batch_size % self.nproc_per_node:
-            raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
-                             "processes; the global batch is split evenly between them")
-        check_loss(self.loss, self.class_weights)
-
-    @property
-    def budget(self) -> str:
-        if self.epochs is not None:
-            return f"{self.epochs} epochs"
-        if self.iterations is not None:
-            return f"{self.iterations} iterations"
-        return f"{self.time_s:g} s"
 
 
 @dataclass
@@ -239,7 +185,7 @@ class Trainer:
         weight = None
         if config.class_weights:
             weight = median_frequency_weights(train_set, self.info.num_classes, self.info.ignore_index).to(device)
-        self.criterion = build_loss(config.loss, self.info.ignore_index, weight)
+        self.criterion = build_loss(config.loss, self.info.ignore_index, weight, config.label_smoothing)
         self.optimizer = make_optimizer(self.model, config)
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")

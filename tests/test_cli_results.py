@@ -1,12 +1,11 @@
 """compare, table and plot through the CLI: exit codes, formats, one-line errors."""
 
-import json
 import shutil
 
 import pytest
 
 from segbench.cli import main
-from segbench.results import load_records, write_record, write_table
+from segbench.rundir import load_records, write_record, write_table
 from tests.conftest import FAST_CLI
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ from segbench.compare import (
     mann_whitney_u,
     update_baseline,
 )
-from segbench.results import write_json_atomic, write_record, write_table
+from segbench.results import write_json_atomic
+from segbench.rundir import write_record, write_table
 
 CPU_ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": None}
 GPU_ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": "NVIDIA H100 80GB HBM3"}
@@ -176,12 +178,16 @@ def test_faster_and_smaller_are_improvements(tmp_path: Path, baseline: Path):
 
 def test_table_csv_alone_falls_back_to_the_factor_test(tmp_path: Path, baseline: Path):
     current = make_run(tmp_path / "current", grid(latency_samples_ms=[s * 1.3 for s in BASE_SAMPLES]))
-    comparison = compare_runs(baseline / "table.csv", current / "table.csv")
+    alone = {}
+    for side, run in (("baseline", baseline), ("current", current)):  # a table.csv with no records beside it
+        (tmp_path / f"{side}-csv").mkdir()
+        alone[side] = shutil.copy(run / "table.csv", tmp_path / f"{side}-csv" / "table.csv")
+    comparison = compare_runs(alone["baseline"], alone["current"])
     [finding] = comparison.regressions
     assert finding.metric == "latency_ms_median"
     assert "factor test only" in finding.message
     assert any("factor test only" in note for note in comparison.notes)
-    assert compare_runs(baseline / "table.csv", baseline).ok
+    assert compare_runs(alone["baseline"], baseline).ok
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torchvision import models
 
-from segbench.cell import STATUS_NOT_APPLICABLE, CellConfig, run_cell
+from segbench.cell import CellConfig, run_cell
+from segbench.record import Status
 from segbench.measure.params import count_parameters
 from segbench.models import build_model
 from segbench.models.decoders import NotApplicable
@@ -83,7 +84,7 @@ def test_segnet_needs_pooling_indices():
 
 def test_segnet_on_resnet_is_a_not_applicable_cell():
     record = run_cell(CellConfig(encoder="resnet18", decoder="segnet", input_h=64, input_w=64))
-    assert record["status"] == STATUS_NOT_APPLICABLE
+    assert record["status"] == Status.NOT_APPLICABLE
     assert "max-pooling indices" in record["error"] and "resnet18" in record["error"]
 
 

@@ -15,10 +15,10 @@ from segbench.cell import CellConfig
 from segbench.cli import main
 from segbench.executors import default_executor, make_executor
 from segbench.executors.subprocess import SubprocessExecutor, describe_exit
-from segbench.results import DamagedRecordWarning
+from segbench.rundir import DamagedRecordWarning
 from segbench.runner import LocalExecutor, run_grid
 from segbench.suites import SuiteError, load_suite
-from tests.conftest import FAST_CLI, FAST_TIMING
+from tests.conftest import FAST_TIMING
 
 PLUGIN = "tests.plugins_crash"
 
@@ -156,7 +156,7 @@ def test_sigint_keeps_finished_cells_and_a_rerun_does_not_repeat_them(tmp_path):
     assert f"rerun with --out {out} to resume" in err
     kept = {p.name: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}
     assert 1 <= len(kept) < 4
-    rerun = subprocess.run([*args, *FAST_CLI], capture_output=True, text=True, timeout=300)  # timing is no key
+    rerun = subprocess.run([*args, *slow], capture_output=True, text=True, timeout=300)  # the same timing: reused
     assert rerun.returncode == 0, rerun.stderr
     assert f"reused {len(kept)} finished cell(s)" in rerun.stderr
     after = {p.name: json.loads(p.read_text()) for p in (out / "cells").glob("*.json")}

@@ -13,7 +13,7 @@ import torch
 
 import segbench
 from segbench.plots import FORMATS, METRICS, make_plots, pareto_front
-from segbench.results import write_record, write_table
+from segbench.rundir import write_record, write_table
 
 ENCODERS = {"mobilenet": 0.22, "resnet18": 0.67, "vgg16": 4.1}  # GFLOPs: a >10x span, log axis
 DECODERS = {"skip": 1.0, "unet": 1.3, "dilation": 2.2}

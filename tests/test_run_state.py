@@ -19,7 +19,7 @@ from segbench.cell import CellConfig, failure_record
 from segbench.cli import main
 from segbench.models import DECODERS
 from segbench.models.decoders.skip import SkipNet
-from segbench.results import load_table, write_record, write_table
+from segbench.rundir import RunDir, write_record, write_table
 from segbench.runner import run_grid
 from tests.conftest import FAST_CLI
 
@@ -69,7 +69,7 @@ def test_concurrent_rebuilds_never_collide_nor_leave_a_temporary_file(tmp_path):
 
     with ThreadPoolExecutor(8) as pool:
         assert sum(pool.map(rebuild_often, range(8))) == 80  # a collision would raise here
-    assert sorted(load_table(tmp_path)["decoder"]) == ["dilation", "skip", "unet"]
+    assert sorted(pd.read_csv(RunDir(tmp_path).table_csv)["decoder"]) == ["dilation", "skip", "unet"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cells", "table.csv"]
 
 
@@ -103,5 +103,5 @@ def test_a_grid_in_which_every_cell_failed_exits_1(tmp_path, capsys, broken_deco
     err = capsys.readouterr().err
     assert rc == 1, err
     assert "none of the 1 cell(s) finished ok" in err and "Traceback" not in err
-    table = load_table(out)  # the failure is still a row
+    table = pd.read_csv(RunDir(out).table_csv)  # the failure is still a row
     assert table.loc[0, "status"] == "failed" and table.loc[0, "error"] == "RuntimeError: broken on purpose"

@@ -15,12 +15,13 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from segbench.cli import main
 from segbench.models import DECODERS
 from segbench.models.decoders.skip import SkipNet
-from segbench.results import load_table
+from segbench.rundir import RunDir
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
 from tests.conftest import FAST_CLI
 
@@ -79,7 +80,7 @@ def test_sigterm_ends_a_grid_like_ctrl_c_with_143_and_keeps_finished_cells(tmp_p
     assert rc == 143, err
     assert f"interrupted by SIGTERM: 1 cell(s) kept in {out}; rerun with --out {out} to resume" in err
     assert "Traceback" not in err
-    assert list(load_table(out)["decoder"]) == ["skip"]
+    assert list(pd.read_csv(RunDir(out).table_csv)["decoder"]) == ["skip"]
     assert signal.getsignal(signal.SIGTERM) == before  # the CLI left no handler behind
 
 
@@ -160,4 +161,4 @@ def test_a_terminated_subprocess_grid_leaves_no_cell_process_behind(tmp_path, si
 def test_kill_9_of_the_grid_takes_the_cell_process_along(tmp_path):
     done, out = _grid_killed_mid_cell(tmp_path, signal.SIGKILL)
     assert done.returncode == -signal.SIGKILL
-    assert list(load_table(out)["decoder"]) == ["skip"]  # table.csv was current when the grid died
+    assert list(pd.read_csv(RunDir(out).table_csv)["decoder"]) == ["skip"]  # table.csv was current when the grid died

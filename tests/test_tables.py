@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from segbench.results import write_json_atomic, write_record, write_table
+from segbench.results import write_json_atomic
+from segbench.rundir import write_record, write_table
 from segbench.tables import latex_escape, long_table, pivot_table, render, render_long
 
 ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": None}

@@ -64,7 +64,7 @@ from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
 from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.outputs import prepare_dir
-from segbench.results import DamagedRecordWarning
+from segbench.rundir import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
 from segbench.suites import load_suite

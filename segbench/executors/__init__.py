@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from segbench.runner import Executor
+    from segbench.executors.base import Executor
 
 EXECUTORS = ("local", "subprocess", "ray")
 DEFAULT_MAX_RETRIES = 2
@@ -56,7 +56,7 @@ def make_executor(
     if name == "local":
         if timeout is not None:
             raise ValueError("a timeout needs the subprocess or ray executor: the local one cannot stop a cell")
-        from segbench.runner import LocalExecutor
+        from segbench.executors.local import LocalExecutor
 
         return LocalExecutor()
     if name == "subprocess":

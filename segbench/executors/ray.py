@@ -38,11 +38,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from segbench.cell import STATUS_CRASHED, STATUS_OOM, STATUS_TIMEOUT, CellConfig, failure_record
+from segbench.cell import CellConfig, failure_record
+from segbench.record import Status
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
 from segbench.plugins import plugin_modules
-from segbench.runner import TrainCallback, artifacts_dir
+from segbench.executors.base import TrainCallback
+from segbench.runner import artifacts_dir
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'segbench[ray]'"
 
@@ -190,7 +192,7 @@ class RayExecutor:
                 if node is None:
                     if not self._slots(gpu):  # no node could ever run it
                         where = "a GPU" if gpu else "a CPU"
-                        yield self._failed(cell, attempts, STATUS_CRASHED, f"no live Ray node with {where}")
+                        yield self._failed(cell, attempts, Status.CRASHED, f"no live Ray node with {where}")
                         waiting = None
                         continue
                     break
@@ -223,7 +225,7 @@ class RayExecutor:
                 if self.timeout and time.monotonic() - attempt.submitted > self.timeout:
                     ray.cancel(ref, force=True)
                     del in_flight[ref]
-                    yield self._failed(attempt.cell, attempt.number, STATUS_TIMEOUT,
+                    yield self._failed(attempt.cell, attempt.number, Status.TIMEOUT,
                                        f"no result after {self.timeout:g} s; task cancelled", attempt.started)
 
     def _collect(self, ref: Any, attempt: _Attempt) -> tuple[dict, dict | None] | None:
@@ -233,16 +235,16 @@ class RayExecutor:
             return self.ray.get(ref)
         except exc.RayTaskError as e:  # the task raised (a plugin failed to import, say): not retried
             reason = str(e.cause if getattr(e, "cause", None) else e).strip().splitlines()[-1]
-            return self._failed(attempt.cell, attempt.number, STATUS_CRASHED, reason, attempt.started), None
+            return self._failed(attempt.cell, attempt.number, Status.CRASHED, reason, attempt.started), None
         except exc.OutOfMemoryError as e:  # Ray's memory monitor killed the worker
-            return self._failed(attempt.cell, attempt.number, STATUS_OOM, _first_line(e), attempt.started), None
+            return self._failed(attempt.cell, attempt.number, Status.OOM, _first_line(e), attempt.started), None
         except exc.RayError as e:  # the worker or its node died
             if attempt.number <= self.max_retries:
                 return None
             reason = f"Ray worker died in {attempt.number} attempt(s); last: {type(e).__name__}: {_first_line(e)}"
-            return self._failed(attempt.cell, attempt.number, STATUS_CRASHED, reason, attempt.started), None
+            return self._failed(attempt.cell, attempt.number, Status.CRASHED, reason, attempt.started), None
 
-    def _failed(self, cell: CellConfig, attempts: int, status: str, error: str, started: str | None = None) -> dict:
+    def _failed(self, cell: CellConfig, attempts: int, status: Status, error: str, started: str | None = None) -> dict:
         record = failure_record(cell, status, error, started=started)
         record.update(placement(self.name, attempts))
         return record

@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import segbench
-from segbench.cell import STATUS_CRASHED, STATUS_TIMEOUT, CellConfig, failure_record
+from segbench.cell import CellConfig, failure_record
+from segbench.record import Status
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
 from segbench.plugins import plugin_modules
-from segbench.runner import TrainCallback, artifacts_dir
+from segbench.executors.base import TrainCallback
+from segbench.runner import artifacts_dir
 
 _EOF = ("eof", None)
 #: How long a child that has sent its record may take to exit before it is killed.
@@ -129,10 +131,10 @@ class SubprocessExecutor:
             sys.stderr.write(stderr)  # the cell's own warnings, as the local executor would show them
         if record is None:
             if timed_out:
-                status, error = STATUS_TIMEOUT, f"no result after {self.timeout:g} s; process killed"
+                status, error = Status.TIMEOUT, f"no result after {self.timeout:g} s; process killed"
             else:
                 last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "")
-                status = STATUS_CRASHED
+                status = Status.CRASHED
                 error = f"cell process died: {describe_exit(child.returncode)}" + (f"; {last}" if last else "")
             record = failure_record(cell, status, error, started=started)
         return {**record, **placement(self.name, pid=child.pid)}

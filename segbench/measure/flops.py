@@ -10,6 +10,7 @@ for an exhaustive one.
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -30,6 +31,9 @@ class FlopCount:
     counter: str = COUNTER
     uncounted: dict[str, int] = field(default_factory=dict)
     by_operator: dict[str, float] = field(default_factory=dict)
+    #: GMACs of the model's ``encoder`` and ``decoder`` submodules; NaN where it has none (a whole network).
+    gmacs_encoder: float = math.nan
+    gmacs_decoder: float = math.nan
 
     @property
     def gflops(self) -> float:
@@ -58,7 +62,20 @@ def count_flops(model: nn.Module, input_size: tuple[int, int], in_channels: int 
             total = analysis.total()
             by_op = {op: n / 1e9 for op, n in analysis.by_operator().items()}
             uncounted = dict(sorted(analysis.unsupported_ops().items()))
+            parts = {part: part_macs(analysis.by_module(), part) / 1e9 for part in ("encoder", "decoder")}
     finally:
         fvcore_log.setLevel(level)
         model.train(was_training)
-    return FlopCount(gmacs=total / 1e9, uncounted=uncounted, by_operator=by_op)
+    return FlopCount(gmacs=total / 1e9, uncounted=uncounted, by_operator=by_op,
+                     gmacs_encoder=parts["encoder"], gmacs_decoder=parts["decoder"])
+
+
+def part_macs(by_module: dict[str, int], part: str) -> float:
+    """MACs of the outermost submodule called ``part`` (``encoder``, or ``model.encoder`` inside an
+    inference wrapper); NaN where there is none. TTA or MC-dropout wrappers that run the model
+    several times are counted in full, as the total is."""
+    names = [name for name in by_module if name.split(".")[-1] == part]
+    if not names:
+        return math.nan
+    outermost = min(len(n.split(".")) for n in names)
+    return float(sum(by_module[n] for n in names if len(n.split(".")) == outermost))

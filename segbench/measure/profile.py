@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from segbench.measure.costs import Profile
 from segbench.measure.flops import count_flops
 from segbench.measure.latency import LatencyStats, TimingConfig, run_until, synchronised_step
 from segbench.measure.memory import PeakMemory
@@ -33,42 +33,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
         return torch.device(name)
     except RuntimeError:  # 'cpu:abc': a known type with a malformed index
         raise ValueError(f"malformed device '{name}'; expected auto, cpu, cuda or cuda:N") from None
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One model's costs. Units are in the names; latency is per batch, in ms."""
-
-    params: int
-    gmacs: float
-    gflops: float
-    flops_counter: str
-    flops_uncounted: dict[str, int]
-    latency_ms_median: float
-    latency_ms_p10: float
-    latency_ms_p90: float
-    latency_ms_mean: float
-    latency_ms_std: float
-    latency_iqr_rel: float
-    throughput_img_s: float
-    peak_mem_mib: float
-    mem_method: str
-    device: str
-    precision: str
-    channels_last: bool
-    batch_size: int
-    input_h: int
-    input_w: int
-    threads: int
-    warmup_iters: int
-    timed_iters: int
-    time_flops_s: float
-    time_warmup_s: float
-    time_timed_s: float
-    latency_samples_ms: list[float] = field(repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
@@ -136,6 +100,8 @@ def profile(
     return Profile(
         params=params,
         gmacs=flops.gmacs,
+        gmacs_encoder=flops.gmacs_encoder,
+        gmacs_decoder=flops.gmacs_decoder,
         gflops=flops.gflops,
         flops_counter=flops.counter,
         flops_uncounted=flops.uncounted,

@@ -9,11 +9,11 @@ resolve to it, so their rows are the very cells the grid would run.
 
 from __future__ import annotations
 
+from segbench.config import WHOLE_NETWORK
 from segbench.models.networks import NETWORKS
 from segbench.registry import UnknownNameError
 
 #: The encoder column of a whole network's row.
-WHOLE_NETWORK = "-"
 
 #: Published names of encoder + decoder pairs: (encoder, decoder, paper, year).
 MODEL_ALIASES: dict[str, tuple[str, str, str, int]] = {

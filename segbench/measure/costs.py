@@ -1,0 +1,54 @@
+"""A model's costs as one record: every measured field says, in its metadata, how it reads.
+
+Kept free of torch so that tables, plots and the comparison can describe the
+columns without loading it (the measuring itself is :mod:`segbench.measure.profile`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from segbench.columns import column
+
+LOWER = "lower"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One model's costs. Units are in the names; latency is per batch, in ms; FLOPs per image."""
+
+    params: int = field(metadata=column("Params", "M", scale=1e-6, better=LOWER))
+    gmacs: float = field(metadata=column("GMACs", better=LOWER))
+    #: The encoder's and the decoder's share of ``gmacs`` (fvcore's by_module); NaN for a whole network.
+    #: What is left (``gmacs - gmacs_encoder - gmacs_decoder``) is the model's own final resize.
+    gmacs_encoder: float = field(metadata=column("Encoder GMACs", better=LOWER))
+    gmacs_decoder: float = field(metadata=column("Decoder GMACs", better=LOWER))
+    gflops: float = field(metadata=column("GFLOPs", better=LOWER))
+    flops_counter: str
+    flops_uncounted: dict[str, int]
+    latency_ms_median: float = field(metadata=column("Latency median", "ms", better=LOWER))
+    latency_ms_p10: float = field(metadata=column("Latency p10", "ms", better=LOWER))
+    latency_ms_p90: float = field(metadata=column("Latency p90", "ms", better=LOWER))
+    latency_ms_mean: float = field(metadata=column("Latency mean", "ms", better=LOWER))
+    latency_ms_std: float = field(metadata=column("Latency std", "ms", better=LOWER))
+    latency_iqr_rel: float = field(metadata=column("Latency IQR / median", decimals=3, better=LOWER))
+    throughput_img_s: float = field(metadata=column("Throughput", "img/s", decimals=1, better="higher"))
+    peak_mem_mib: float = field(metadata=column("Memory", "MiB", decimals=1, better=LOWER))
+    mem_method: str
+    device: str
+    precision: str
+    channels_last: bool
+    batch_size: int
+    input_h: int
+    input_w: int
+    threads: int
+    warmup_iters: int
+    timed_iters: int
+    time_flops_s: float
+    time_warmup_s: float
+    time_timed_s: float
+    latency_samples_ms: list[float] = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,87 @@
+"""The training recipe: a frozen dataclass whose field metadata says which fields are key columns.
+
+It lives apart from :mod:`segbench.train` so that a cell's configuration
+(:mod:`segbench.config`) can name its recipe without importing the trainer,
+the data or the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adamw")
+DEFAULT_LOSS = "ce"
+
+
+def key(implied: Any = None, **metadata: Any) -> Any:
+    """Metadata of a recipe field that is a key column (``train_<name>`` in a record).
+
+    ``tag`` turns a value that is not the implied one into its part of the cell id (``focal``, ``ls0.1``).
+
+    ``implied`` is the value every record written before the field existed
+    had: such records read back with it, and a cell at that value keeps the
+    fingerprint it had before the field was added.
+    """
+    return {"key": True, "implied": implied, **metadata}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training recipe. Exactly one budget (epochs, iterations, time_s) is used."""
+
+    epochs: int | None = None
+    iterations: int | None = None
+    #: The budget in seconds; its record column is ``train_time_budget_s`` (``train_time_s`` is the time taken).
+    time_s: float | None = field(default=None, metadata={"record_name": "train_time_budget_s"})
+    batch_size: int = 8
+    crop_size: tuple[int, int] | None = None
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    warmup_iters: int = 0
+    poly_power: float = 0.9
+    class_weights: bool = False
+    aux_weight: float = 0.4
+    precision: str = "fp32"
+    channels_last: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    num_workers: int = 0
+    eval_every: int = 1
+    #: Processes training this one model data-parallel (one per GPU on CUDA); ``batch_size`` stays global.
+    nproc_per_node: int = field(default=1, metadata={"implied": 1})
+    #: A name in segbench.losses.LOSSES.
+    loss: str = field(default=DEFAULT_LOSS, metadata=key(implied=DEFAULT_LOSS, tag=str))
+    #: Cross-entropy's label smoothing (0: none), as ``nn.CrossEntropyLoss(label_smoothing=...)``.
+    label_smoothing: float = field(default=0.0, metadata=key(implied=0.0, tag=lambda v: f"ls{v:g}"))
+
+    def __post_init__(self) -> None:
+        from segbench.losses import check_loss  # the loss registry needs torch; the recipe itself does not
+
+        budgets = [b for b in (self.epochs, self.iterations, self.time_s) if b is not None]
+        if len(budgets) != 1:
+            raise ValueError("give exactly one training budget: epochs, iterations or time")
+        if budgets[0] <= 0:
+            raise ValueError(f"the training budget must be positive, not {budgets[0]}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer '{self.optimizer}'; valid: {', '.join(OPTIMIZERS)}")
+        if self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("batch size and learning rate must be positive")
+        if self.nproc_per_node < 1:
+            raise ValueError(f"nproc_per_node must be a positive number of processes, not {self.nproc_per_node}")
+        if self.batch_size % self.nproc_per_node:
+            raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
+                             "processes; the global batch is split evenly between them")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
+        check_loss(self.loss, self.class_weights, self.label_smoothing)
+
+    @property
+    def budget(self) -> str:
+        if self.epochs is not None:
+            return f"{self.epochs} epochs"
+        if self.iterations is not None:
+            return f"{self.iterations} iterations"
+        return f"{self.time_s:g} s"
