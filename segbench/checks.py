@@ -47,6 +47,7 @@ AT_LEAST_0 = Rule(_number(lambda v: v >= 0), "a number at least 0")
 COUNT = Rule(_number(lambda v: v >= 0), "a whole number at least 0")
 AT_LEAST_1 = Rule(_number(lambda v: v >= 1), "a whole number at least 1")
 ABOVE_0 = Rule(_number(lambda v: v > 0), "a number above 0")
+FRACTION = Rule(_number(lambda v: 0 <= v < 1), "a number in [0, 1)")
 NOT_EMPTY = Rule(lambda v: isinstance(v, list) and len(v) > 0, "a non-empty list")
 DEVICE = Rule(lambda v: isinstance(v, str) and bool(_DEVICE.match(v)), "auto, cpu, cuda or cuda:N")
 PRECISION = Rule(lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS))
@@ -96,9 +97,9 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 
-def problem(name: str, value: Any) -> str | None:
-    """``must be <what the rule wants>`` when ``value`` breaks the rule for ``name``; else None."""
-    rule = RULES.get(name)
+def problem(name: str, value: Any, rule: Rule | None = None) -> str | None:
+    """``must be <what the rule wants>`` when ``value`` breaks ``rule`` (default: the rule for ``name``); else None."""
+    rule = rule or RULES.get(name)
     if rule is None or value is None or rule.holds(value):
         return None
     return f"must be {rule.wants}"
@@ -121,4 +122,5 @@ def check_options(ctx: Any) -> None:
     in a command, before anything runs.
     """
     flags = {p.name: max(p.opts, key=len) for p in ctx.command.params if p.opts}
-    check_values(ctx.params, label=lambda name: flags.get(name, name))
+    generated = ctx.meta.get("segbench.generated_options", set())  # checked by segbench.spec, parsed
+    check_values({k: v for k, v in ctx.params.items() if k not in generated}, label=lambda name: flags.get(name, name))

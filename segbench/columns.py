@@ -27,6 +27,14 @@ class Column:
     decimals: int = 2
     #: Which way is better; None for a column that is neither (a count of timed iterations).
     better: Better | None = None
+    #: What it measures, for the README's column table.
+    doc: str = ""
+    #: A narrow header for the terminal (``ms median``); the full header where not given.
+    short: str = ""
+
+    @property
+    def short_header(self) -> str:
+        return self.short or self.header
 
     @property
     def header(self) -> str:
@@ -49,10 +57,12 @@ class Column:
 
 
 def column(
-    label: str, unit: str = "", *, scale: float = 1.0, decimals: int = 2, better: Better | None = None
+    label: str, unit: str = "", *, scale: float = 1.0, decimals: int = 2, better: Better | None = None,
+    doc: str = "", short: str = "",
 ) -> dict[str, Any]:
     """The field metadata that makes a dataclass field a result column (``field(metadata=column(...))``)."""
-    return {"column": {"label": label, "unit": unit, "scale": scale, "decimals": decimals, "better": better}}
+    return {"column": {"label": label, "unit": unit, "scale": scale, "decimals": decimals, "better": better,
+                       "doc": doc, "short": short}}
 
 
 def columns_of(*classes: type) -> dict[str, Column]:

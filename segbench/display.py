@@ -8,6 +8,11 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
+from segbench.results import COLUMNS
+
+#: The measured columns of the terminal grid table (after mIoU, where the cells were scored).
+TERMINAL_COLUMNS = ("params", "gflops", "latency_ms_median", "throughput_img_s", "peak_mem_mib")
+
 
 def _num(value: Any, fmt: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -42,10 +47,11 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
     for name in varying:
         table.add_column(name, no_wrap=True)
     accuracy = "miou" in frame and frame["miou"].notna().any()
-    if accuracy:
-        table.add_column("mIoU %", justify="right", no_wrap=True)
-    for name in ["params M", "GFLOPs", "ms median", "ms p10-p90", "img/s", "mem MiB"]:
-        table.add_column(name, justify="right", no_wrap=True)
+    shown = [COLUMNS[c] for c in (["miou"] if accuracy else []) + list(TERMINAL_COLUMNS)]
+    for col in shown:
+        table.add_column(col.short_header, justify="right", no_wrap=True)
+        if col.name == "latency_ms_median":
+            table.add_column("ms p10-p90", justify="right", no_wrap=True)
     table.add_column("status")
     for row in frame.to_dict("records"):
         ok = row["status"] == "ok"
@@ -56,17 +62,17 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
             "prec.": str(row["precision"]),
             "device": str(row["device"]),
         }
+        values = []
+        for col in shown:
+            value = col.display(row[col.name]) if ok or col.name == "miou" else None
+            values.append(_num(value, f".{col.decimals}f"))
+            if col.name == "latency_ms_median":
+                values.append(f"{row['latency_ms_p10']:.1f}-{row['latency_ms_p90']:.1f}" if ok else "-")
         table.add_row(
             str(row["encoder"]),
             str(row["decoder"]),
             *(cells[k] for k in varying),
-            *([_num(row["miou"], ".1f")] if accuracy else []),
-            _num(row["params"] / 1e6 if ok else None, ".2f"),
-            _num(row["gflops"], ".2f"),
-            _num(row["latency_ms_median"], ".2f"),
-            f"{row['latency_ms_p10']:.1f}-{row['latency_ms_p90']:.1f}" if ok else "-",
-            _num(row["throughput_img_s"], ".1f"),
-            _num(row["peak_mem_mib"], ".0f"),
+            *values,
             _status(row["status"], row.get("error")),
         )
     return table

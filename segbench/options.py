@@ -1,15 +1,14 @@
-"""Turning command-line values into validated configurations (shared by grid, train, run)."""
+"""Checked choices and defaults shared by every way a benchmark is described (suite, grid, train)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from segbench.config import DataChoice
 from segbench.data import DATASETS, build_dataset, dataset_info
-from segbench.grid import check_positive, parse_size
-from segbench.train import TrainConfig
+from segbench.spec import DataSpec
 
-DEFAULT_DATASET = "synthetic"
+DEFAULT_DATASET: str = DataSpec.dataset  # declared once: the [data] dataset default
 #: The built-in short recipe, used when no budget is given: 400 AdamW iterations at a high learning rate
 #: after a short warm-up, so the default grid learns the synthetic set in well under a CPU minute per cell
 #: (benchmarks/bench_default_grid.py measures it). A budget of the user's gets the usual learning rates.
@@ -19,17 +18,6 @@ SHORT_RECIPE_WARMUP = 40
 #: Base learning rate per optimizer, and warm-up iterations, where a budget is given but they are not.
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
 DEFAULT_WARMUP = 20
-
-
-@dataclass(frozen=True)
-class DataChoice:
-    name: str
-    root: str | None
-    train_split: str
-    val_split: str | None
-    eval_split: str
-    num_classes: int
-    options: tuple[tuple[str, Any], ...] = ()
 
 
 def data_choice(
@@ -64,26 +52,11 @@ def data_choice(
                       tuple(sorted(options.items())))
 
 
-def train_config(
-    epochs: int | None,
-    iterations: int | None,
-    time_budget: float | None,
-    batch_size: int,
-    crop_size: str | None,
-    optimizer: str,
-    lr: float | None,
-    weight_decay: float,
+def recipe_defaults(
+    epochs: int | None, iterations: int | None, time_budget: float | None, optimizer: str, lr: float | None,
     warmup_iters: int | None,
-    class_weights: bool,
-    precision: str,
-    channels_last: bool,
-    seed: int,
-    deterministic: bool,
-    workers: int,
-    nproc_per_node: int = 1,
-    loss: str = "ce",
-) -> TrainConfig:
-    """A recipe from flags; without a budget, the built-in short recipe fills what the flags leave out."""
+) -> tuple[int | None, float, int]:
+    """(iterations, lr, warm-up) with what the user left out filled: the short recipe without a budget."""
     short = epochs is None and iterations is None and time_budget is None
     if short:
         iterations = DEFAULT_ITERATIONS
@@ -91,30 +64,4 @@ def train_config(
         lr = SHORT_RECIPE_LR if short and optimizer == "adamw" else DEFAULT_LR.get(optimizer, DEFAULT_LR["adamw"])
     if warmup_iters is None:
         warmup_iters = SHORT_RECIPE_WARMUP if short else DEFAULT_WARMUP
-    check_positive(batch_size, "training batch size")
-    if nproc_per_node < 1:
-        raise ValueError(f"--nproc-per-node must be a positive number of processes, not {nproc_per_node}")
-    if batch_size % nproc_per_node:
-        raise ValueError(f"training batch size {batch_size} is not divisible by --nproc-per-node {nproc_per_node}; "
-                         "the batch is global, split evenly between the processes")
-    if workers < 0:
-        raise ValueError(f"--workers must be non-negative, not {workers}")
-    return TrainConfig(
-        epochs=epochs,
-        iterations=iterations,
-        time_s=time_budget,
-        batch_size=batch_size,
-        crop_size=parse_size(crop_size) if crop_size else None,
-        optimizer=optimizer,
-        lr=lr,
-        weight_decay=weight_decay,
-        warmup_iters=warmup_iters,
-        class_weights=class_weights,
-        precision=precision,
-        channels_last=channels_last,
-        seed=seed,
-        deterministic=deterministic,
-        num_workers=workers,
-        nproc_per_node=nproc_per_node,
-        loss=loss,
-    )
+    return iterations, lr, warmup_iters

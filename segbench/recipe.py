@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adamw")
+PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_LOSS = "ce"
 
 
@@ -74,6 +75,8 @@ class TrainConfig:
         if self.batch_size % self.nproc_per_node:
             raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
                              "processes; the global batch is split evenly between them")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown training precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), not {self.label_smoothing}")
         check_loss(self.loss, self.class_weights, self.label_smoothing)

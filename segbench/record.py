@@ -74,8 +74,8 @@ class CellRecord:
         record.update(status=Status(self.status).value, error=self.error)
         if self.traceback:
             record["traceback"] = self.traceback
-        for column in numeric_columns:
-            record.setdefault(column, float("nan"))
+        for name in numeric_columns:
+            record.setdefault(name, float("nan"))
         record["finished"] = self.finished or now()
         return record
 
@@ -87,10 +87,15 @@ HIGHER = "higher"
 class Accuracy:
     """The accuracy columns of a trained cell, on its evaluation split (percentages)."""
 
-    miou: float = field(metadata=column("mIoU", "%", decimals=1, better=HIGHER))
-    pixel_acc: float = field(metadata=column("Pixel acc.", "%", decimals=1, better=HIGHER))
-    mean_acc: float = field(metadata=column("Mean acc.", "%", decimals=1, better=HIGHER))
-    fwiou: float = field(metadata=column("FWIoU", "%", decimals=1, better=HIGHER))
+    miou: float = field(metadata=column(
+        "mIoU", "%", short="mIoU %", decimals=1, better=HIGHER,
+        doc="mean IoU on the evaluation split, 0-100 (per-class IoU is in the cell record)"))
+    pixel_acc: float = field(metadata=column(
+        "Pixel acc.", "%", decimals=1, better=HIGHER, doc="pixel accuracy on the evaluation split, 0-100"))
+    mean_acc: float = field(metadata=column(
+        "Mean acc.", "%", decimals=1, better=HIGHER, doc="mean class accuracy, 0-100"))
+    fwiou: float = field(metadata=column(
+        "FWIoU", "%", decimals=1, better=HIGHER, doc="frequency-weighted IoU, 0-100"))
 
 
 @dataclass(frozen=True)
@@ -98,4 +103,6 @@ class Training:
     """The measured side of a cell's training (its budget is part of the configuration)."""
 
     #: Seconds of training actually taken; the budget a user gave is ``train_time_budget_s``.
-    train_time_s: float = field(metadata=column("Train time", "s", decimals=0, better="lower"))
+    train_time_s: float = field(metadata=column(
+        "Train time", "s", decimals=0, better="lower",
+        doc="seconds the training took (its budget, if one was given in seconds, is `train_time_budget_s`)"))

@@ -127,3 +127,12 @@ def load_table(csv_path: Path, required: Iterable[str] = ()) -> pd.DataFrame:
         raise BadFileError(f"table {path} lacks the column(s) {', '.join(missing)}; "
                            "is it a table.csv written by segbench?")
     return frame
+
+
+def columns_markdown() -> str:
+    """The measured columns as a Markdown table (README.md holds it; a test keeps the two equal)."""
+    lines = ["| column | meaning | shown as | better |", "|---|---|---|---|"]
+    for col in COLUMNS.values():
+        scale = f", value x {col.scale:g}" if col.scale != 1 else ""
+        lines.append(f"| `{col.name}` | {col.doc} | {col.header}{scale} | {col.better or '-'} |")
+    return "\n".join(lines)

@@ -91,6 +91,18 @@ def _select(frame: pd.DataFrame, filters: Mapping[str, Any] | None) -> pd.DataFr
     return frame
 
 
+def _varying_settings(frame: pd.DataFrame) -> list[str]:
+    """The key columns (not the replicates) whose value differs between cells of ``frame``."""
+    others = [c for c in KEY_COLUMNS if c not in ("encoder", "decoder") and c not in REPLICATE_COLUMNS]
+    return [c for c in others if c in frame and frame[c].nunique(dropna=False) > 1]
+
+
+def _row_label(key: dict[str, Any]) -> str:
+    """``resnet18 + unet``, with the settings that tell it from other rows: ``(pretrained=True)``."""
+    label = model_label(key.pop("encoder"), key.pop("decoder")).replace("+", " + ")
+    return label + (f" ({', '.join(f'{c}={_label(v)}' for c, v in key.items())})" if key else "")
+
+
 def _check_one_setting(frame: pd.DataFrame, group: list[str]) -> None:
     """Averaging is over replicates only: cells of a group must not differ in another key column."""
     others = [c for c in KEY_COLUMNS if c not in group and c not in REPLICATE_COLUMNS]
@@ -160,9 +172,10 @@ def long_table(
     for col in columns:
         _check_column(col, NUMERIC_COLUMNS, "value")
     frame = _select(load_runs(runs, columns), filters)
-    _check_one_setting(frame, ["encoder", "decoder"])
-    table = pd.concat(_aggregate(frame, ["encoder", "decoder"], columns), axis=1, names=["stat", "metric"])
-    table.index = pd.Index([model_label(e, d).replace("+", " + ") for e, d in table.index], name="model")
+    settings = _varying_settings(frame)  # a pretrained and a scratch cell are two rows, never two seeds
+    group = ["encoder", "decoder", *settings]
+    table = pd.concat(_aggregate(frame, group, columns), axis=1, names=["stat", "metric"])
+    table.index = pd.Index([_row_label(dict(zip(group, key))) for key in table.index], name="model")
     table.attrs = {"kind": "long", "columns": columns, "context": run_context(runs, frame)}
     return table
 

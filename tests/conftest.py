@@ -32,3 +32,12 @@ def assert_one_line(capsys, rc: int, *named: object, progress: bool = False) -> 
     for text in named:
         assert str(text) in err, err
     return err
+
+
+@pytest.fixture
+def small_synthetic(monkeypatch):
+    """The synthetic set's default splits shrunk, so a CLI run scores 4 scenes rather than 64."""
+    from segbench.data import synthetic
+
+    for split, length in {"train": 8, "val": 4, "test": 4}.items():
+        monkeypatch.setitem(synthetic.DEFAULT_LENGTHS, split, length)

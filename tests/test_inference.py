@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 from segbench.cell import CellConfig, with_inference
+from segbench.spec import InferenceSpec, from_flags
 from segbench.cli import main
 from segbench.inference import (
     ConvCRF,
@@ -88,24 +89,26 @@ def test_multiscale_runs_each_scale_and_returns_the_input_size():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        ({"tta_scales": "0.75,x"}, "malformed test-time scales '0.75,x'"),
+        ({"tta_scales": "0.75,x"}, "--tta-scales takes a comma list of numbers, e.g. 0.75,1,1.25; not '0.75,x'"),
         ({"tta_scales": "0,1"}, "test-time scales must be in (0, 4], not 0,1"),
         ({"tta_scales": "1,1"}, "test-time scales repeat: 1,1"),
         ({"mc_samples": 1}, "at least 2, not 1"),
-        ({"crf_iterations": 0}, "CRF iterations must be a positive integer, not 0"),
+        ({"mc_samples": -1}, "--mc-samples must be a whole number at least 0, not -1"),
+        ({"crf_iterations": 0}, "--crf-iterations must be a whole number at least 1, not 0"),
         ({"attention_scales": "1"}, "attention scales must be two or more distinct numbers"),
     ],
 )
 def test_bad_inference_options_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError) as info:
-        InferenceConfig.from_options(**kwargs)
+        from_flags(InferenceSpec, kwargs).config()
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_cell_carries_add_on_columns_and_plain_cells_keep_their_fingerprint():
     plain = CellConfig("mobilenet", "skip", 64, 64)
     assert with_inference(plain, InferenceConfig()) == plain  # a plain config is stored as None
-    tta = with_inference(plain, InferenceConfig.from_options("0.75,1,1.25", flip=True, crf=True))
+    tta = with_inference(plain, from_flags(InferenceSpec, {"tta_scales": "0.75,1,1.25", "flip": True,
+                                                           "crf": True}).config())
     key = tta.key()
     assert (key["tta_scales"], key["tta_flip"], key["crf"], key["crf_iterations"]) == ("0.75,1,1.25", True, True, 5)
     assert plain.key()["tta_scales"] is None and plain.key()["mc_samples"] is None

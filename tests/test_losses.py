@@ -218,13 +218,6 @@ def test_older_runs_read_back_as_cross_entropy():
     assert {r["train_loss"] for r in load_records(SMOKE_BASELINE)} == {"ce"}
 
 
-@pytest.fixture
-def small_synthetic(monkeypatch):
-    """The synthetic set's default splits shrunk, so a CLI run scores 4 scenes rather than 64."""
-    for split, length in {"train": 8, "val": 4, "test": 4}.items():
-        monkeypatch.setitem(synthetic.DEFAULT_LENGTHS, split, length)
-
-
 def test_train_records_its_loss(tmp_path, small_synthetic):
     out = tmp_path / "t"
     assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--batch-size", "2",

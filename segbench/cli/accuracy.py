@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,100 +12,47 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from segbench import distributed
-from segbench.cell import (
-    CellConfig,
-    build_cell_model,
-    train_and_evaluate,
-    train_and_evaluate_launched,
-    with_inference,
-    with_training,
-)
+from segbench.cell import build_cell_model, train_and_evaluate, train_and_evaluate_launched
 from segbench.checkpoints import recorded_fingerprint
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
-from segbench.cli.params import (
-    INFERENCE,
-    TRAINING,
-    AttentionScales,
-    ClassWeights,
-    Crf,
-    CrfIterations,
-    CropSize,
-    DataRoot,
-    Deterministic,
-    Device,
-    Epochs,
-    EvalSplit,
-    Flip,
-    Iterations,
-    LearningRate,
-    Loss,
-    McSamples,
-    NprocPerNode,
-    Optimizer,
-    Seed,
-    TimeBudget,
-    TrainBatch,
-    TrainPrecision,
-    TrainSplit,
-    TtaScales,
-    ValSplit,
-    WarmupIters,
-    WeightDecay,
-    Workers,
-)
+from segbench.cli.params import DataRoot, Device
+from segbench.config import CellConfig, with_inference, with_training
 from segbench.data import DatasetNotFoundError, UnknownSplitError, build_dataset
 from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
-from segbench.inference import InferenceConfig
 from segbench.inputs import BadFileError
 from segbench.measure.metrics import SegMetrics
 from segbench.models.catalog import model_label
 from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
-from segbench.options import DEFAULT_DATASET, data_choice, train_config
+from segbench.options import data_choice
 from segbench.outputs import prepare_dir, writing
 from segbench.results import write_json_atomic
+from segbench.spec import INFERENCE, DataSpec, Given, InferenceSpec, TrainSpec, options
 from segbench.train import TrainEvent
+
+#: The inference options of ``eval``: every add-on applied to a trained model (attention is trained in).
+EVAL_INFERENCE = ("tta_scales", "flip", "crf", "crf_iterations", "mc_samples")
 
 
 @app.command()
+@options(DataSpec, TrainSpec, InferenceSpec, enable=("precision", "channels_last"),
+         rename={"batch_size": "--batch-size", "precision": "--precision"}, exclude=EVAL_INFERENCE)
 def train(
     ctx: typer.Context,
     encoder: Annotated[Optional[str], typer.Option(help="Encoder name (with --decoder).")] = None,
     decoder: Annotated[Optional[str], typer.Option(help="Decoder name (with --encoder).")] = None,
     model: Annotated[Optional[str], typer.Option(help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
-    dataset: Annotated[str, typer.Option(help="Dataset name.", rich_help_panel="Data")] = DEFAULT_DATASET,
-    data_root: DataRoot = None,
-    train_split: TrainSplit = "train",
-    val_split: ValSplit = "val",
-    eval_split: EvalSplit = None,
     device: Device = "auto",
     pretrained: Annotated[bool, typer.Option(help="Start from cached ImageNet weights.")] = False,
-    epochs: Epochs = None,
-    iterations: Iterations = None,
-    time_budget: TimeBudget = None,
-    batch_size: TrainBatch = 8,
-    crop_size: CropSize = None,
-    optimizer: Optimizer = "adamw",
-    lr: LearningRate = None,
-    weight_decay: WeightDecay = 1e-4,
-    lr_warmup: WarmupIters = None,
-    class_weights: ClassWeights = False,
-    loss: Loss = "ce",
-    train_precision: TrainPrecision = "fp32",
-    channels_last: Annotated[bool, typer.Option(help="channels_last memory format.", rich_help_panel=TRAINING)] = False,
-    seed: Seed = 0,
-    deterministic: Deterministic = False,
-    workers: Workers = 0,
-    nproc_per_node: NprocPerNode = 1,
-    attention_scales: AttentionScales = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
         "results/runs/train"
     ),
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the checkpoints and log in --out made with another model or recipe.")] = False,
+    given: Optional[Given] = None,
 ) -> None:
     """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split.
 
@@ -113,37 +61,40 @@ def train(
     processes train it data-parallel (started like torchrun); inside a
     torchrun job, each process joins that job instead.
     """
+    assert given is not None  # filled by @options
     try:
         check_options(ctx)
+        recipe_spec = TrainSpec(**given[TrainSpec])
+        if len(recipe_spec.seeds) != 1:
+            raise ValueError(f"train trains one model: give one --seed, not {len(recipe_spec.seeds)}")
         joining = distributed.in_torchrun()
+        nproc_per_node = recipe_spec.nproc_per_node
         if joining:
             nproc_per_node = _torchrun_size(nproc_per_node)
+            recipe_spec = replace(recipe_spec, nproc_per_node=nproc_per_node)
         distributed.check_nproc(nproc_per_node, device)
-        data = data_choice(dataset, data_root, train_split, val_split, eval_split)
-        recipe = train_config(
-            epochs, iterations, time_budget, batch_size, crop_size, optimizer, lr, weight_decay, lr_warmup,
-            class_weights, train_precision, channels_last, seed, deterministic, workers, nproc_per_node,
-            loss=loss,
-        )
+        data_spec = DataSpec(**given[DataSpec])
+        data = data_spec.choice()
+        recipe = recipe_spec.recipe(recipe_spec.seeds[0])
         if bool(model) == bool(encoder or decoder) or (not model and not (encoder and decoder)):
             raise ValueError("name the model to train: --model NAME, or --encoder and --decoder")
         pair = {"models": [model]} if model else {"encoders": [encoder], "decoders": [decoder]}
         cell = expand_grid(**pair, device=device, num_classes=data.num_classes, pretrained=pretrained)[0]
         cell = with_training(cell, data, recipe)
-        cell = with_inference(cell, InferenceConfig.from_options(attention_scales=attention_scales))
-        model = build_cell_model(cell)
+        cell = with_inference(cell, InferenceSpec(**given[InferenceSpec]).config())
+        built = build_cell_model(cell)
         _claim_out_dir(out_dir, cell, overwrite)  # on every rank of a torchrun job, so all refuse alike
     except (ValueError, FileNotFoundError, PretrainedWeightsUnavailable) as e:
         raise UserError(str(e)) from None
     try:
         if nproc_per_node > 1 and not joining:
             try:
-                metrics = train_and_evaluate_launched(cell, model, out_dir, report=True)
+                metrics = train_and_evaluate_launched(cell, built, out_dir, report=True)
             except RuntimeError as e:  # a worker failed; its traceback is above, from the worker itself
                 err.print(f"error: {e}", highlight=False, markup=False)
                 raise typer.Exit(1) from None
         else:
-            metrics = _train_here(cell, model, out_dir, joining)
+            metrics = _train_here(cell, built, out_dir, joining)
             if not distributed.is_main_process():
                 distributed.destroy_process_group()
                 return
@@ -154,7 +105,7 @@ def train(
     summary = {k: metrics[k] for k in ("miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s", "train_iters")}
     write_json_atomic(out_dir / "metrics.json", {**cell.key(), **metrics})
     out.print(metrics_table(summary, metrics["per_class_iou"], metrics["class_names"],
-                            title=f"{model_label(cell.encoder, cell.decoder)} on {dataset}/{data.eval_split}"))
+                            title=f"{model_label(cell.encoder, cell.decoder)} on {data.name}/{data.eval_split}"))
     err.print(f"checkpoints and log: {out_dir}")
     distributed.destroy_process_group()
 
@@ -214,6 +165,7 @@ def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining
 
 
 @app.command("eval")
+@options(InferenceSpec, exclude=("attention_scales",))
 def eval_(
     ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Option(help="A last.pt or best.pt written by train or grid.")],
@@ -222,19 +174,17 @@ def eval_(
     split: Annotated[Optional[str], typer.Option(help="Split to score (default test, else val).")] = None,
     device: Device = "auto",
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    tta_scales: TtaScales = None,
-    flip: Flip = False,
-    crf: Crf = False,
-    crf_iterations: CrfIterations = 5,
-    mc_samples: McSamples = 0,
     uncertainty_dir: Annotated[Optional[Path], typer.Option(
-        help="With --mc-samples: write <stem>_entropy.png and <stem>_variance.png here.", rich_help_panel=INFERENCE,
+        help="With --mc-samples: write <stem>_entropy.png and <stem>_variance.png here.",
+        rich_help_panel=INFERENCE,
     )] = None,
+    given: Optional[Given] = None,
 ) -> None:
     """Score a trained model's checkpoint on a dataset split (optionally with inference add-ons)."""
     try:
         check_options(ctx)
-        inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples)
+        assert given is not None  # filled by @options
+        inference = InferenceSpec(**given[InferenceSpec]).config()
         metrics, names = evaluate_checkpoint(checkpoint, dataset, data_root, split, device, inference,
                                              uncertainty_dir)
     except (ValueError, FileNotFoundError, KeyError, NotApplicable) as e:

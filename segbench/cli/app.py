@@ -17,6 +17,7 @@ from rich.console import Console
 from segbench.checkpoints import DamagedCheckpointWarning
 from segbench.outputs import OutputPathError
 from segbench.plugins import PluginError, load_plugins
+from segbench.spec import SpecError
 
 try:  # typer >= 0.2x vendors click and exposes its exception base
     from typer import TyperException as ClickError
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             load_plugins()
             # Outside standalone mode, click returns (not raises) the code of a typer.Exit.
             code = app(args=args or ["--help"], prog_name="segbench", standalone_mode=False)
-    except (UserError, PluginError, OutputPathError) as e:
+    except (UserError, PluginError, OutputPathError, SpecError) as e:
         return _fail(str(e))
     except OSError as e:
         if e.filename is None:

@@ -11,62 +11,31 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench.cell import CellConfig, with_inference, with_training
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
-from segbench.cli.params import (
-    AttentionScales,
-    CellTimeout,
-    ClassWeights,
-    Concurrency,
-    Crf,
-    CrfIterations,
-    CropSize,
-    DataRoot,
-    Dataset,
-    Decoders,
-    Deterministic,
-    Device,
-    Encoders,
-    Epochs,
-    EvalSplit,
-    ExecutorName,
-    Flip,
-    Iterations,
-    LearningRate,
-    Loss,
-    MaxRetries,
-    McSamples,
-    Models,
-    NprocPerNode,
-    Optimizer,
-    RayAddress,
-    Seed,
-    TimeBudget,
-    TrainBatch,
-    TrainSplit,
-    TtaScales,
-    ValSplit,
-    WarmupIters,
-    WeightDecay,
-    Workers,
-)
+from segbench.config import CellConfig
 from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
 from segbench.distributed import check_nproc
-from segbench.executors import default_executor, make_executor
-from segbench.grid import expand_grid, parse_size
-from segbench.inference import InferenceConfig
 from segbench.losses import LOSSES
-from segbench.measure.latency import TimingConfig
-from segbench.measure.profile import resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
-from segbench.options import DEFAULT_DATASET, data_choice, train_config
 from segbench.outputs import prepare_dir
-from segbench.rundir import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
+from segbench.rundir import DamagedRecordWarning
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
+from segbench.spec import (
+    BenchmarkSpec,
+    DataSpec,
+    ExecutionSpec,
+    Given,
+    GridSpec,
+    InferenceSpec,
+    MeasureSpec,
+    TrainSpec,
+    merge,
+    options,
+)
 from segbench.suites import load_suite
 from segbench.train import TrainEvent
 
@@ -79,123 +48,49 @@ class Listable(str, Enum):
     losses = "losses"
 
 
-def _timing(device: str, warmup_iters: int | None, min_iters: int | None, min_time: float | None) -> TimingConfig:
-    base = TimingConfig.for_device(resolve_device(device))
-    return TimingConfig(
-        warmup_iters=base.warmup_iters if warmup_iters is None else warmup_iters,
-        warmup_s=base.warmup_s if min_time is None else min(base.warmup_s, min_time),
-        min_iters=base.min_iters if min_iters is None else min_iters,
-        min_s=base.min_s if min_time is None else min_time,
-        max_s=base.max_s if min_time is None else max(base.max_s, min_time),
+def grid_spec(given: Given, profile_only: bool) -> BenchmarkSpec:
+    """The anonymous suite that ``grid``'s options describe (every section at its defaults where not given)."""
+    if profile_only and given[DataSpec]:
+        raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
+    return BenchmarkSpec(
+        grid=GridSpec(**given[GridSpec]),
+        data=None if profile_only else DataSpec(**given[DataSpec]),
+        train=None if profile_only else TrainSpec(**given[TrainSpec]),
+        measure=MeasureSpec(**given[MeasureSpec]),
+        inference=(InferenceSpec(**given[InferenceSpec]),),
+        execution=ExecutionSpec(**given[ExecutionSpec]),
     )
 
 
-def _executor(
-    device: str, name: str | None, timeout: float | None, ray_address: str | None, max_retries: int | None,
-    concurrency: int | None, suite: dict | None = None,
-) -> Executor:
-    """The executor the options ask for; a suite's [execution] table fills in what they leave out."""
-    suite = suite or {}
-    name = name or suite.get("executor") or default_executor(resolve_device(device).type)
-    given = {"timeout": timeout, "ray_address": ray_address, "max_retries": max_retries, "concurrency": concurrency}
-    return make_executor(name, **{key: suite.get(key) if value is None else value for key, value in given.items()})
-
-
 @app.command()
+@options(GridSpec, DataSpec, TrainSpec, MeasureSpec, InferenceSpec, ExecutionSpec)
 def grid(
     ctx: typer.Context,
-    encoders: Encoders = None,
-    decoders: Decoders = None,
-    models: Models = None,
-    size: Annotated[str, typer.Option(help="Input size HxW for the cost columns; several with ';'.")] = "360x480",
-    batch_size: Annotated[int, typer.Option(help="Batch size for latency and memory.")] = 1,
-    num_classes: Annotated[int, typer.Option(help="Classes, for --profile-only (else the dataset's).")] = 21,
-    device: Device = "auto",
-    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast); comma list allowed.")] = "fp32",
-    channels_last: Annotated[bool, typer.Option(help="Run in channels_last memory format.")] = False,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads).")] = None,
-    pretrained: Annotated[bool, typer.Option(help="Load cached ImageNet weights (no download).")] = False,
-    warmup_iters: Annotated[Optional[int], typer.Option(help="Warm-up iterations (default by device).")] = None,
-    min_iters: Annotated[Optional[int], typer.Option(help="Minimum timed iterations.")] = None,
-    min_time: Annotated[Optional[float], typer.Option(help="Minimum timed seconds per cell.")] = None,
     profile_only: Annotated[bool, typer.Option(help="Skip training and accuracy: cost columns only.")] = False,
-    dataset: Dataset = None,
-    data_root: DataRoot = None,
-    train_split: TrainSplit = "train",
-    val_split: ValSplit = "val",
-    eval_split: EvalSplit = None,
-    epochs: Epochs = None,
-    iterations: Iterations = None,
-    time_budget: TimeBudget = None,
-    train_batch_size: TrainBatch = 8,
-    crop_size: CropSize = None,
-    optimizer: Optimizer = "adamw",
-    lr: LearningRate = None,
-    weight_decay: WeightDecay = 1e-4,
-    lr_warmup: WarmupIters = None,
-    class_weights: ClassWeights = False,
-    loss: Loss = "ce",
-    seed: Seed = 0,
-    deterministic: Deterministic = False,
-    workers: Workers = 0,
-    nproc_per_node: NprocPerNode = 1,
-    tta_scales: TtaScales = None,
-    flip: Flip = False,
-    crf: Crf = False,
-    crf_iterations: CrfIterations = 5,
-    mc_samples: McSamples = 0,
-    attention_scales: AttentionScales = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
     ] = None,
-    executor: ExecutorName = None,
-    timeout: CellTimeout = None,
-    ray_address: RayAddress = None,
-    max_retries: MaxRetries = None,
-    concurrency: Concurrency = None,
+    given: Optional[Given] = None,
 ) -> None:
     """Train, score and measure every encoder x decoder pair (and --models): mIoU, params, GFLOPs, latency, memory.
 
     Without --dataset the models train briefly on the built-in synthetic set;
     --profile-only measures the costs alone.
     """
+    assert given is not None  # filled by @options
     try:
         check_options(ctx)
-        sizes = [parse_size(s) for s in size.split(";")]
-        data = None
-        if not profile_only:
-            data = data_choice(dataset or DEFAULT_DATASET, data_root, train_split, val_split, eval_split)
-            recipe = train_config(
-                epochs, iterations, time_budget, train_batch_size, crop_size, optimizer, lr, weight_decay,
-                lr_warmup, class_weights, "fp32", False, seed, deterministic, workers, nproc_per_node, loss=loss,
-            )
-            check_nproc(nproc_per_node, device)
-        elif dataset is not None:
-            raise ValueError("--profile-only measures costs only; drop --dataset or --profile-only")
-        cells = expand_grid(
-            encoders,
-            decoders,
-            models=models,
-            sizes=sizes,
-            batch_sizes=[batch_size],
-            precisions=precision.split(","),
-            device=device,
-            num_classes=data.num_classes if data else num_classes,
-            channels_last=channels_last,
-            threads=threads,
-            pretrained=pretrained,
-        )
-        if data:
-            cells = [with_training(c, data, recipe) for c in cells]
-        inference = InferenceConfig.from_options(tta_scales, flip, crf, crf_iterations, mc_samples, attention_scales)
-        cells = [with_inference(c, inference) for c in cells]
-        timing = _timing(device, warmup_iters, min_iters, min_time)
-        runner = _executor(device, executor, timeout, ray_address, max_retries, concurrency)
+        spec = grid_spec(given, profile_only)
+        cells = spec.cells()
+        device = spec.grid.devices[0]
+        if spec.train:
+            check_nproc(spec.train.nproc_per_node, device)
+        runner = spec.execution.executor_for(device)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR))  # unwritable: one line, before any cell
-    result = _run_with_progress(cells, run_dir, timing, retry_failed, runner)
+    result = _run_with_progress(cells, run_dir, retry_failed, runner)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
 
@@ -218,9 +113,7 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
         raise typer.Exit(1)
 
 
-def _run_with_progress(
-    cells: list[CellConfig], run_dir: Path, timing: TimingConfig, retry_failed: bool, executor: Executor
-) -> GridResult:
+def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor) -> GridResult:
     """Run the grid under two progress bars: cells, and the current cell's training steps."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -257,7 +150,7 @@ def _run_with_progress(
         with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
             try:
-                result = run_grid(cells, run_dir, executor, timing=timing, retry_failed=retry_failed,
+                result = run_grid(cells, run_dir, executor, retry_failed=retry_failed,
                                   on_start=on_start, on_record=on_record, on_train_event=on_train_event)
             except Terminated as e:  # before the first cell started or after the last ended: all is on disk
                 err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
@@ -268,6 +161,7 @@ def _run_with_progress(
 
 
 @app.command()
+@options(ExecutionSpec)
 def run(
     ctx: typer.Context,
     suite: Annotated[str, typer.Argument(help="Suite name (suites/NAME.toml) or path to a TOML file.")],
@@ -277,32 +171,29 @@ def run(
     out_dir: Annotated[
         Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
     ] = None,
-    executor: ExecutorName = None,
-    timeout: CellTimeout = None,
-    ray_address: RayAddress = None,
-    max_retries: MaxRetries = None,
-    concurrency: Concurrency = None,
+    given: Optional[Given] = None,
 ) -> None:
     """Run a suite: its grid, training recipe and measurement settings, from one TOML file.
 
     Rerunning into the same --out skips cells already finished with the same configuration.
+    The execution options given here win over the suite's [execution] table.
     """
+    assert given is not None  # filled by @options
     try:
         check_options(ctx)
-        spec = load_suite(suite)
-        cells = spec.select(include, exclude)
+        loaded = load_suite(suite)
+        cells = loaded.select(include, exclude)
         if not cells and (include or exclude):
-            raise ValueError(f"no cell of suite '{spec.name}' matches --include/--exclude")
+            raise ValueError(f"no cell of suite '{loaded.name}' matches --include/--exclude")
         if not cells:  # not the filters' fault: the suite's own lists leave nothing to run
-            raise ValueError(f"suite '{spec.name}' has no cells; check that its sizes, seeds and other lists "
+            raise ValueError(f"suite '{loaded.name}' has no cells; check that its sizes, seeds and other lists "
                              "are not empty")
-        runner = _executor(cells[0].device, executor, timeout, ray_address, max_retries, concurrency,
-                           spec.execution)
+        runner = merge(loaded.spec.execution, given[ExecutionSpec], ExecutionSpec).executor_for(cells[0].device)
     except ValueError as e:
         raise UserError(str(e)) from None
-    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{spec.name}-"))
-    result = _run_with_progress(cells, run_dir, spec.timing, retry_failed, runner)
-    out.print(grid_table(result.table, title=f"segbench run {spec.name}"))
+    run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{loaded.name}-"))
+    result = _run_with_progress(cells, run_dir, retry_failed, runner)
+    out.print(grid_table(result.table, title=f"segbench run {loaded.name}"))
     _report_end(result, run_dir)
 
 

@@ -1,6 +1,6 @@
 """The child side of the subprocess executor: ``python -m segbench.executors._worker FD PARENT_PID``.
 
-Reads one pickled job ``(cell, timing, artifacts_dir, plugins)`` on stdin and
+Reads one pickled :class:`~segbench.executors.base.CellJob` on stdin and
 writes pickled messages to file descriptor ``FD``: ``("event", TrainEvent)``
 for each training step (so the parent's progress bar moves) and
 ``("record", record)`` once at the end. Anything else the cell prints goes to
@@ -53,12 +53,8 @@ def main() -> None:
         pickle.dump((kind, payload), channel, protocol=pickle.HIGHEST_PROTOCOL)
         channel.flush()
 
-    cell, timing, artifacts_dir, plugins = pickle.load(sys.stdin.buffer)
-    from segbench.cell import run_cell
-    from segbench.plugins import load_plugins
-
-    load_plugins(plugins)
-    record = run_cell(cell, timing, artifacts_dir, lambda event: send("event", event))
+    job = pickle.load(sys.stdin.buffer)
+    record = job.run(lambda event: send("event", event))
     send("record", record)
     channel.close()
 

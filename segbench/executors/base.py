@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,3 +29,36 @@ class Executor(Protocol):
     ) -> Iterator[dict[str, Any]]:
         """Run ``cells`` (each carries its own timing; ``timing`` is for cells without), yielding records."""
         ...
+
+
+@dataclass(frozen=True)
+class CellJob:
+    """Everything a worker (this process, a child process, a Ray task) needs to run one cell.
+
+    The cell carries its own timing; ``plugins`` are the modules that register
+    the cell's encoders, decoders or datasets, imported first where the
+    worker is another process.
+    """
+
+    cell: CellConfig
+    artifacts_dir: Path | None = None
+    plugins: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, cell: CellConfig, run_dir: Path, timing: TimingConfig | None = None) -> CellJob:
+        """The job of ``cell`` in ``run_dir`` (``timing`` for a cell that has none of its own)."""
+        from segbench.plugins import plugin_modules
+        from segbench.rundir import RunDir
+
+        if cell.timing is None and timing is not None:
+            cell = replace(cell, timing=timing)
+        return cls(cell, RunDir(run_dir).artifacts(cell.cell_id), tuple(plugin_modules()))
+
+    def run(self, on_train_event: TrainCallback | None = None) -> dict[str, Any]:
+        """Run the cell here (its plugins imported first) and return its record."""
+        from segbench.cell import run_cell
+        from segbench.plugins import load_plugins
+
+        if self.plugins:
+            load_plugins(list(self.plugins))
+        return run_cell(self.cell, None, self.artifacts_dir, on_train_event)

@@ -6,9 +6,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from segbench.executors.base import TrainCallback
+from segbench.executors.base import CellJob, TrainCallback
 from segbench.executors.placement import placement
-from segbench.rundir import RunDir
 
 if TYPE_CHECKING:
     from segbench.config import CellConfig
@@ -27,8 +26,6 @@ class LocalExecutor:
         run_dir: Path,
         on_train_event: TrainCallback | None = None,
     ) -> Iterator[dict[str, Any]]:
-        from segbench.cell import run_cell
-
         for cell in cells:
-            record = run_cell(cell, timing, RunDir(run_dir).artifacts(cell.cell_id), on_train_event)
+            record = CellJob.of(cell, run_dir, timing).run(on_train_event)
             yield {**record, **placement(self.name)}

@@ -42,9 +42,7 @@ from segbench.cell import CellConfig, failure_record
 from segbench.record import Status
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
-from segbench.plugins import plugin_modules
-from segbench.executors.base import TrainCallback
-from segbench.runner import artifacts_dir
+from segbench.executors.base import CellJob, TrainCallback
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'segbench[ray]'"
 
@@ -58,19 +56,13 @@ def import_ray():  # noqa: ANN201 - the ray module
     return ray
 
 
-def run_cell_task(
-    cell: CellConfig, timing: TimingConfig | None, artifacts: Path | None, plugins: list[str], threads: int
-) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_cell_task(job: CellJob, threads: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The body of a cell's Ray task: its record, and where and when it ran."""
     import torch
 
-    from segbench.cell import run_cell
-    from segbench.plugins import load_plugins
-
-    load_plugins(plugins)
     torch.set_num_threads(threads)  # the CPUs Ray gave this task, not the whole machine's
     t0 = time.time()
-    record = run_cell(cell, timing, artifacts)
+    record = job.run()
     where = {"host": socket.gethostname(), "pid": os.getpid(), "t0": t0, "t1": time.time()}
     return record, where
 
@@ -154,7 +146,6 @@ class RayExecutor:
 
         task = ray.remote(max_retries=0)(run_cell_task)
         cluster_gpus = ray.cluster_resources().get("GPU", 0) > 0
-        plugins = plugin_modules()
         retry: deque[tuple[CellConfig, int]] = deque()  # (cell, attempts so far) waiting for a node
         spans: list[tuple[str, str, float, float]] = []  # (node, cell_id, t0, t1) of finished cells
         exhausted = False
@@ -200,7 +191,7 @@ class RayExecutor:
                 options = {"num_gpus": 1, "num_cpus": threads} if gpu else {"num_cpus": threads}
                 ref = task.options(
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False), **options
-                ).remote(cell, timing, artifacts_dir(run_dir, cell), plugins, threads)
+                ).remote(CellJob.of(cell, run_dir, timing), threads)
                 in_flight[ref] = _Attempt(cell, node, attempts + 1)
                 waiting = None
             if not in_flight:

@@ -38,9 +38,7 @@ from segbench.cell import CellConfig, failure_record
 from segbench.record import Status
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
-from segbench.plugins import plugin_modules
-from segbench.executors.base import TrainCallback
-from segbench.runner import artifacts_dir
+from segbench.executors.base import CellJob, TrainCallback
 
 _EOF = ("eof", None)
 #: How long a child that has sent its record may take to exit before it is killed.
@@ -91,16 +89,11 @@ class SubprocessExecutor:
         on_train_event: TrainCallback | None = None,
     ) -> Iterator[dict[str, Any]]:
         for cell in cells:
-            yield self.run_one(cell, timing, artifacts_dir(run_dir, cell), on_train_event)
+            yield self.run_one(CellJob.of(cell, run_dir, timing), on_train_event)
 
-    def run_one(
-        self,
-        cell: CellConfig,
-        timing: TimingConfig | None,
-        artifacts: Path | None,
-        on_train_event: TrainCallback | None = None,
-    ) -> dict[str, Any]:
+    def run_one(self, job: CellJob, on_train_event: TrainCallback | None = None) -> dict[str, Any]:
         """Run one cell in a child process; its record, or a ``crashed``/``timeout`` one."""
+        cell = job.cell
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         read_fd, write_fd = os.pipe()
         with tempfile.TemporaryFile() as stderr_file:
@@ -117,7 +110,7 @@ class SubprocessExecutor:
                              daemon=True).start()
             try:
                 try:
-                    pickle.dump((cell, timing, artifacts, plugin_modules()), child.stdin)
+                    pickle.dump(job, child.stdin)
                     child.stdin.close()
                 except BrokenPipeError:  # the child died before reading its job
                     pass

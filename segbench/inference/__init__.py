@@ -29,22 +29,9 @@ __all__ = [
     "ScaleAttention",
     "Uncertainty",
     "apply_inference",
-    "parse_scales",
     "save_uncertainty_maps",
     "with_attention",
 ]
-
-
-def parse_scales(text: str | None, what: str = "scales") -> tuple[float, ...] | None:
-    """``"0.75,1,1.25"`` -> ``(0.75, 1.0, 1.25)``; empty or None -> None."""
-    if text is None or not text.strip():
-        return None
-    try:
-        scales = tuple(float(s) for s in text.split(","))
-    except ValueError:
-        expected = "expected a comma list of numbers, e.g. 0.75,1,1.25"
-        raise ValueError(f"malformed {what} '{text}'; {expected}") from None
-    return scales
 
 
 def _format_scales(scales: tuple[float, ...] | None) -> str | None:
@@ -81,26 +68,6 @@ class InferenceConfig:
             raise ValueError(
                 f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}"
             )
-
-    @classmethod
-    def from_options(
-        cls,
-        tta_scales: str | None = None,
-        flip: bool = False,
-        crf: bool = False,
-        crf_iterations: int = 5,
-        mc_samples: int = 0,
-        attention_scales: str | None = None,
-    ) -> InferenceConfig:
-        """From command-line or suite values (scales as comma lists); raises a one-line ValueError."""
-        return cls(
-            tta_scales=parse_scales(tta_scales, "test-time scales") or (1.0,),
-            flip=flip,
-            crf=crf,
-            crf_iterations=crf_iterations,
-            mc_samples=mc_samples,
-            attention_scales=parse_scales(attention_scales, "attention scales"),
-        )
 
     @property
     def is_plain(self) -> bool:

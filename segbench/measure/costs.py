@@ -18,23 +18,42 @@ LOWER = "lower"
 class Profile:
     """One model's costs. Units are in the names; latency is per batch, in ms; FLOPs per image."""
 
-    params: int = field(metadata=column("Params", "M", scale=1e-6, better=LOWER))
-    gmacs: float = field(metadata=column("GMACs", better=LOWER))
+    params: int = field(metadata=column(
+        "Params", "M", short="params M", scale=1e-6, better=LOWER, doc="exact parameter count"))
+    gmacs: float = field(metadata=column(
+        "GMACs", better=LOWER, doc="multiply-accumulates per image (batch 1), in 10^9, from fvcore"))
     #: The encoder's and the decoder's share of ``gmacs`` (fvcore's by_module); NaN for a whole network.
     #: What is left (``gmacs - gmacs_encoder - gmacs_decoder``) is the model's own final resize.
-    gmacs_encoder: float = field(metadata=column("Encoder GMACs", better=LOWER))
-    gmacs_decoder: float = field(metadata=column("Decoder GMACs", better=LOWER))
-    gflops: float = field(metadata=column("GFLOPs", better=LOWER))
+    gmacs_encoder: float = field(metadata=column(
+        "Encoder GMACs", better=LOWER,
+        doc="the encoder's share of `gmacs` (fvcore's `by_module`); empty for a whole network"))
+    gmacs_decoder: float = field(metadata=column(
+        "Decoder GMACs", better=LOWER,
+        doc="the decoder's share of `gmacs`; what is left of `gmacs` is the model's final resize"))
+    gflops: float = field(metadata=column(
+        "GFLOPs", better=LOWER, doc="`2 x gmacs`, the convention of RTSeg and most papers"))
     flops_counter: str
     flops_uncounted: dict[str, int]
-    latency_ms_median: float = field(metadata=column("Latency median", "ms", better=LOWER))
-    latency_ms_p10: float = field(metadata=column("Latency p10", "ms", better=LOWER))
-    latency_ms_p90: float = field(metadata=column("Latency p90", "ms", better=LOWER))
-    latency_ms_mean: float = field(metadata=column("Latency mean", "ms", better=LOWER))
-    latency_ms_std: float = field(metadata=column("Latency std", "ms", better=LOWER))
-    latency_iqr_rel: float = field(metadata=column("Latency IQR / median", decimals=3, better=LOWER))
-    throughput_img_s: float = field(metadata=column("Throughput", "img/s", decimals=1, better="higher"))
-    peak_mem_mib: float = field(metadata=column("Memory", "MiB", decimals=1, better=LOWER))
+    latency_ms_median: float = field(metadata=column(
+        "Latency median", "ms", short="ms median", better=LOWER,
+        doc="milliseconds per batch, median of the timed iterations"))
+    latency_ms_p10: float = field(metadata=column(
+        "Latency p10", "ms", better=LOWER, doc="10th percentile of the timed iterations, ms per batch"))
+    latency_ms_p90: float = field(metadata=column(
+        "Latency p90", "ms", better=LOWER, doc="90th percentile, ms per batch"))
+    latency_ms_mean: float = field(metadata=column(
+        "Latency mean", "ms", better=LOWER, doc="mean of the timed iterations, ms per batch"))
+    latency_ms_std: float = field(metadata=column(
+        "Latency std", "ms", better=LOWER, doc="standard deviation of the timed iterations, ms"))
+    latency_iqr_rel: float = field(metadata=column(
+        "Latency IQR / median", decimals=3, better=LOWER,
+        doc="interquartile range / median; above 0.1 the timing was noisy"))
+    throughput_img_s: float = field(metadata=column(
+        "Throughput", "img/s", short="img/s", decimals=1, better="higher",
+        doc="`batch_size x 1000 / latency_ms_median`"))
+    peak_mem_mib: float = field(metadata=column(
+        "Memory", "MiB", short="mem MiB", decimals=1, better=LOWER,
+        doc="peak memory, MiB (`mem_method` says how it was measured)"))
     mem_method: str
     device: str
     precision: str
