@@ -11,24 +11,45 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from segbench.measure.profile import Profile, profile  # noqa: E402
-from segbench.models import DECODERS, ENCODERS, build_model  # noqa: E402
-from segbench.models.catalog import model_names  # noqa: E402
+import importlib
+from typing import Any
+
+#: The API's names, loaded on first use (PEP 562): ``import segbench`` (and ``segbench --help``) does not
+#: load torch or the model zoo until something needs them.
+_LAZY = {
+    "Profile": "segbench.measure.costs",
+    "profile": "segbench.measure.profile",
+    "build_model": "segbench.models",
+    "ENCODERS": "segbench.models",
+    "DECODERS": "segbench.models",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def list_encoders(pattern: str = "*") -> list[str]:
     """Registered encoder names matching a glob."""
+    from segbench.models import ENCODERS
+
     return ENCODERS.names(pattern)
 
 
 def list_decoders(pattern: str = "*") -> list[str]:
     """Registered decoder names matching a glob."""
+    from segbench.models import DECODERS
+
     return DECODERS.names(pattern)
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Whole networks and the literature's names for encoder + decoder pairs, matching a glob."""
     import fnmatch
+
+    from segbench.models.catalog import model_names
 
     return [n for n in model_names() if fnmatch.fnmatchcase(n, pattern)]
 

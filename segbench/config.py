@@ -20,15 +20,94 @@ from typing import TYPE_CHECKING, Any
 from segbench.recipe import TrainConfig
 
 if TYPE_CHECKING:
-    from segbench.inference import InferenceConfig
     from segbench.measure.latency import TimingConfig
 
 #: A whole network's registry entry has this encoder name (see segbench.models.catalog).
 WHOLE_NETWORK = "-"
 
 
+def is_whole_network(encoder: str) -> bool:
+    return encoder == WHOLE_NETWORK
+
+
+def model_label(encoder: str, decoder: str) -> str:
+    """How a row is named in tables and plots: ``enet``, or ``resnet18+unet``."""
+    return decoder if is_whole_network(encoder) else f"{encoder}+{decoder}"
+
+
 def _key(implied: Any = None) -> Any:
     return {"key": True, "implied": implied}
+
+
+def _format_scales(scales: tuple[float, ...] | None) -> str | None:
+    return None if scales is None else ",".join(f"{s:g}" for s in scales)
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Which add-ons run at inference. The default is the plain model."""
+
+    tta_scales: tuple[float, ...] = (1.0,)
+    flip: bool = False
+    crf: bool = False
+    crf_iterations: int = 5
+    mc_samples: int = 0
+    attention_scales: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tta_scales", tuple(float(s) for s in self.tta_scales))
+        if self.attention_scales is not None:
+            object.__setattr__(self, "attention_scales", tuple(float(s) for s in self.attention_scales))
+        if not self.tta_scales or any(not 0 < s <= 4 for s in self.tta_scales):
+            raise ValueError(f"test-time scales must be in (0, 4], not {_format_scales(self.tta_scales)}")
+        if len(set(self.tta_scales)) != len(self.tta_scales):
+            raise ValueError(f"test-time scales repeat: {_format_scales(self.tta_scales)}")
+        if self.crf_iterations < 1:
+            raise ValueError(f"CRF iterations must be a positive integer, not {self.crf_iterations}")
+        if self.mc_samples < 0 or self.mc_samples == 1:
+            raise ValueError(f"MC dropout samples must be 0 (off) or at least 2, not {self.mc_samples}")
+        scales = self.attention_scales
+        if scales is not None and (
+            len(scales) < 2 or any(not 0 < s <= 4 for s in scales) or len(set(scales)) != len(scales)
+        ):
+            raise ValueError(
+                f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}"
+            )
+
+    @property
+    def is_plain(self) -> bool:
+        return self == InferenceConfig()
+
+    def columns(self) -> dict[str, Any]:
+        """The record's key columns (scales as text, e.g. ``"0.75,1,1.25"``, so tables can group on them)."""
+        return {
+            "tta_scales": _format_scales(self.tta_scales),
+            "tta_flip": self.flip,
+            "crf": self.crf,
+            "crf_iterations": self.crf_iterations if self.crf else None,
+            "mc_samples": self.mc_samples,
+            "attention_scales": _format_scales(self.attention_scales),
+        }
+
+    @property
+    def tag(self) -> str:
+        """A short, file-name-safe suffix for cell ids (empty when plain)."""
+        parts = []
+        if self.attention_scales:
+            parts.append("att" + "-".join(f"{s:g}" for s in self.attention_scales))
+        if self.tta_scales != (1.0,):
+            parts.append("ms" + "-".join(f"{s:g}" for s in self.tta_scales))
+        if self.flip:
+            parts.append("flip")
+        if self.mc_samples:
+            parts.append(f"mc{self.mc_samples}")
+        if self.crf:
+            parts.append(f"crf{self.crf_iterations}")
+        return "_".join(parts)
+
+
+#: Columns of a cell without add-ons (what records from before add-ons read as).
+PLAIN_COLUMNS = {k: None for k in InferenceConfig().columns()}
 
 
 @dataclass(frozen=True)
@@ -119,8 +198,6 @@ class CellConfig:
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
-        from segbench.inference import PLAIN_COLUMNS
-
         nested = ("train", "dataset_options", "inference", "timing")
         key = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in nested}
         key["dataset_options"] = dict(self.dataset_options)
@@ -171,8 +248,6 @@ def implied_keys() -> dict[str, Any]:
 
 def key_columns() -> list[str]:
     """The columns that identify a cell: comparisons match cells on these, tables group on them."""
-    from segbench.inference import PLAIN_COLUMNS
-
     cell = [f.name for f in fields(CellConfig) if f.metadata.get("key")]
     recipe = [train_column(f.name) for f in fields(TrainConfig) if f.metadata.get("key")]
     return [*cell, *recipe, "seed", *PLAIN_COLUMNS]

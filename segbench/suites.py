@@ -30,7 +30,7 @@ from typing import Any
 from segbench.config import CellConfig
 from segbench.executors import EXECUTORS
 from segbench.inputs import read_text
-from segbench.models.catalog import model_label
+from segbench.config import model_label
 from segbench.spec import BenchmarkSpec, SpecError, spec_from_toml
 
 if sys.version_info >= (3, 11):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from segbench.models.catalog import model_label
+from segbench.config import model_label
 from segbench.results import ACCURACY_COLUMNS, COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
 from segbench.rundir import RunDir
 

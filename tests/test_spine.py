@@ -265,3 +265,25 @@ def test_the_readme_column_table_is_the_declared_one():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     block = readme.split("<!-- columns:start -->\n", 1)[1].split("\n<!-- columns:end -->", 1)[0]
     assert block == columns_markdown()
+
+
+def test_the_configuration_imports_nothing_from_training_evaluation_or_models():
+    import subprocess
+    import sys
+
+    code = ("import sys, segbench.config, segbench.spec, segbench.rundir, segbench.results, segbench.tables, "
+            "segbench.compare, segbench.suites; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.split('.')[:2] in "
+            "(['segbench', 'train'], ['segbench', 'evaluate'], ['segbench', 'models'], ['segbench', 'cell'])))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_suite_and_the_flags_time_alike():
+    """One timing builder: a suite's ``min_time = 30`` is not capped where ``--min-time 30`` is not."""
+    from segbench.spec import MeasureSpec
+
+    suite = MeasureSpec(min_time=30.0).timing("cpu")
+    assert suite.min_s == 30.0 and suite.max_s >= 30.0
+    path_cells = load_suite("smoke").cells
+    assert {c.timing for c in path_cells} == {MeasureSpec(warmup_iters=1, min_iters=5, min_time=0.2).timing("cpu")}

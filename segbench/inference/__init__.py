@@ -9,11 +9,10 @@ dropout (N passes of the augmented model), then the CRF on the final logits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import torch
 from torch import nn
+
+from segbench.config import PLAIN_COLUMNS, InferenceConfig
 
 from segbench.inference.attention import ScaleAttention
 from segbench.inference.crf import ConvCRF
@@ -21,6 +20,7 @@ from segbench.inference.mc_dropout import MCDropout, Uncertainty, save_uncertain
 from segbench.inference.tta import MultiScaleFlip
 
 __all__ = [
+    "PLAIN_COLUMNS",
     "ConvCRF",
     "InferenceConfig",
     "InferencePipeline",
@@ -32,77 +32,6 @@ __all__ = [
     "save_uncertainty_maps",
     "with_attention",
 ]
-
-
-def _format_scales(scales: tuple[float, ...] | None) -> str | None:
-    return None if scales is None else ",".join(f"{s:g}" for s in scales)
-
-
-@dataclass(frozen=True)
-class InferenceConfig:
-    """Which add-ons run at inference. The default is the plain model."""
-
-    tta_scales: tuple[float, ...] = (1.0,)
-    flip: bool = False
-    crf: bool = False
-    crf_iterations: int = 5
-    mc_samples: int = 0
-    attention_scales: tuple[float, ...] | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "tta_scales", tuple(float(s) for s in self.tta_scales))
-        if self.attention_scales is not None:
-            object.__setattr__(self, "attention_scales", tuple(float(s) for s in self.attention_scales))
-        if not self.tta_scales or any(not 0 < s <= 4 for s in self.tta_scales):
-            raise ValueError(f"test-time scales must be in (0, 4], not {_format_scales(self.tta_scales)}")
-        if len(set(self.tta_scales)) != len(self.tta_scales):
-            raise ValueError(f"test-time scales repeat: {_format_scales(self.tta_scales)}")
-        if self.crf_iterations < 1:
-            raise ValueError(f"CRF iterations must be a positive integer, not {self.crf_iterations}")
-        if self.mc_samples < 0 or self.mc_samples == 1:
-            raise ValueError(f"MC dropout samples must be 0 (off) or at least 2, not {self.mc_samples}")
-        scales = self.attention_scales
-        if scales is not None and (
-            len(scales) < 2 or any(not 0 < s <= 4 for s in scales) or len(set(scales)) != len(scales)
-        ):
-            raise ValueError(
-                f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}"
-            )
-
-    @property
-    def is_plain(self) -> bool:
-        return self == InferenceConfig()
-
-    def columns(self) -> dict[str, Any]:
-        """The record's key columns (scales as text, e.g. ``"0.75,1,1.25"``, so tables can group on them)."""
-        return {
-            "tta_scales": _format_scales(self.tta_scales),
-            "tta_flip": self.flip,
-            "crf": self.crf,
-            "crf_iterations": self.crf_iterations if self.crf else None,
-            "mc_samples": self.mc_samples,
-            "attention_scales": _format_scales(self.attention_scales),
-        }
-
-    @property
-    def tag(self) -> str:
-        """A short, file-name-safe suffix for cell ids (empty when plain)."""
-        parts = []
-        if self.attention_scales:
-            parts.append("att" + "-".join(f"{s:g}" for s in self.attention_scales))
-        if self.tta_scales != (1.0,):
-            parts.append("ms" + "-".join(f"{s:g}" for s in self.tta_scales))
-        if self.flip:
-            parts.append("flip")
-        if self.mc_samples:
-            parts.append(f"mc{self.mc_samples}")
-        if self.crf:
-            parts.append(f"crf{self.crf_iterations}")
-        return "_".join(parts)
-
-
-#: Columns of a cell without add-ons (what records from before add-ons read as).
-PLAIN_COLUMNS = {k: None for k in InferenceConfig().columns()}
 
 
 def num_classes_of(model: nn.Module) -> int:

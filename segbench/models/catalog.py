@@ -9,7 +9,7 @@ resolve to it, so their rows are the very cells the grid would run.
 
 from __future__ import annotations
 
-from segbench.config import WHOLE_NETWORK
+from segbench.config import WHOLE_NETWORK, is_whole_network, model_label
 from segbench.models.networks import NETWORKS
 from segbench.registry import UnknownNameError
 
@@ -40,15 +40,6 @@ def resolve_model(name: str) -> tuple[str, str]:
     if name in NETWORKS:
         return WHOLE_NETWORK, name
     raise UnknownNameError("model", name, model_names())
-
-
-def is_whole_network(encoder: str) -> bool:
-    return encoder == WHOLE_NETWORK
-
-
-def model_label(encoder: str, decoder: str) -> str:
-    """How a row is named in tables and plots: ``enet``, or ``resnet18+unet``."""
-    return decoder if is_whole_network(encoder) else f"{encoder}+{decoder}"
 
 
 def model_entries() -> list[tuple[str, dict[str, object]]]:
