@@ -10,6 +10,16 @@ import torch
 
 from segbench.measure.latency import TimingConfig
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``gpu`` tests are skipped, with the reason, where torch sees no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device; torch.cuda.is_available() is False here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 #: Enough to exercise every code path, far too few for a publishable number.
@@ -41,3 +51,16 @@ def small_synthetic(monkeypatch):
 
     for split, length in {"train": 8, "val": 4, "test": 4}.items():
         monkeypatch.setitem(synthetic.DEFAULT_LENGTHS, split, length)
+
+
+#: The real CamVid (SegNet version), at ../shared/datasets/camvid beside the checkout unless told otherwise.
+CAMVID_ROOT = Path(os.environ.get("SEGBENCH_CAMVID_ROOT",
+                                  Path(__file__).resolve().parents[2] / "shared" / "datasets" / "camvid"))
+
+
+@pytest.fixture(scope="session")
+def camvid_root() -> Path:
+    """The real CamVid's folder; the test is skipped, with the reason, where it is not there."""
+    if not (CAMVID_ROOT / "trainannot").is_dir():
+        pytest.skip(f"CamVid not found at {CAMVID_ROOT} (set SEGBENCH_CAMVID_ROOT to its folder)")
+    return CAMVID_ROOT

@@ -317,12 +317,6 @@ def test_median_frequency_weights_by_hand() -> None:
 
 # The real CamVid (SegNet version), when present
 
-DEFAULT_CAMVID_ROOT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "camvid"
-CAMVID_ROOT = Path(os.environ.get("SEGBENCH_CAMVID_ROOT", DEFAULT_CAMVID_ROOT))
-needs_camvid = pytest.mark.skipif(
-    not (CAMVID_ROOT / "trainannot").is_dir(),
-    reason=f"CamVid not found at {CAMVID_ROOT} (set SEGBENCH_CAMVID_ROOT to its folder)",
-)
 README_PIXEL_COUNTS = [10682767, 14750079, 623349, 20076880, 2845085, 6166762,
                        743859, 714595, 3719877, 405385, 184967, 2503995]  # fmt: skip
 SEGNET_WEIGHTS = [0.2595, 0.1826, 4.5640, 0.1417, 0.9051, 0.3826, 9.6446, 1.8418, 0.6823, 6.2478, 7.3614]
@@ -330,30 +324,27 @@ SIGN_SYMBOL = 6
 
 
 @pytest.fixture(scope="module")
-def camvid_train_masks() -> list[np.ndarray]:
-    ds = build_dataset("camvid", CAMVID_ROOT, "train")
+def camvid_train_masks(camvid_root: Path) -> list[np.ndarray]:
+    ds = build_dataset("camvid", camvid_root, "train")
     return [ds.load_mask(i) for i in range(len(ds))]
 
 
-@needs_camvid
-def test_camvid_real_splits() -> None:
+def test_camvid_real_splits(camvid_root: Path) -> None:
     splits = ("train", "val", "test", "trainval")
-    sizes = {split: len(build_dataset("camvid", CAMVID_ROOT, split)) for split in splits}
+    sizes = {split: len(build_dataset("camvid", camvid_root, split)) for split in splits}
     assert sizes == {"train": 367, "val": 101, "test": 233, "trainval": 468}
-    ds = build_dataset("camvid", CAMVID_ROOT, "test")
+    ds = build_dataset("camvid", camvid_root, "test")
     x, y = ds[0]
     assert x.shape == (3, 360, 480) and x.dtype == torch.float32
     assert y.shape == (360, 480) and y.dtype == torch.int64 and 0 <= y.min() and y.max() <= 11
     assert ds.stems[0] == ds.files[0][0].stem == ds.files[0][1].stem
 
 
-@needs_camvid
 def test_camvid_real_pixel_counts_match_readme(camvid_train_masks: list[np.ndarray]) -> None:
     counts = class_pixel_counts(camvid_train_masks)
     assert counts[:12].tolist() == README_PIXEL_COUNTS and counts[12:].sum() == 0
 
 
-@needs_camvid
 def test_camvid_real_weights_against_segnet(camvid_train_masks: list[np.ndarray]) -> None:
     """SegNet's published weights, re-derived as far as they can be.
 
@@ -372,7 +363,6 @@ def test_camvid_real_weights_against_segnet(camvid_train_masks: list[np.ndarray]
     assert weights[4] == pytest.approx(1.0)  # the median class (Pavement) gets weight 1
 
 
-@needs_camvid
 @pytest.mark.xfail(
     strict=True, reason="SegNet's published weights are not reproducible to 2% from these labels"
 )

@@ -347,12 +347,8 @@ tta_sclaes = [1]
     assert len({c.cell_id for c in cells}) == 4
 
 
-CAMVID = Path(os.environ.get("SEGBENCH_CAMVID", Path(__file__).resolve().parents[2] / "shared/datasets/camvid"))
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not (CAMVID / "test.txt").is_file(), reason=f"CamVid not found at {CAMVID}")
-def test_crf_does_not_lower_miou_on_camvid():
+def test_crf_does_not_lower_miou_on_camvid(camvid_root):
     """A briefly trained model at quarter resolution; the CRF with its defaults must not cost mIoU."""
     from torch.utils.data import Subset
     from torchvision.transforms import v2
@@ -363,20 +359,19 @@ def test_crf_does_not_lower_miou_on_camvid():
 
     size = (90, 120)
     model = build_model("mobilenet", "skip", 11)
-    train_set = build_dataset("camvid", CAMVID, "train")
+    train_set = build_dataset("camvid", camvid_root, "train")
     train_set.transform = train_transforms(size, scale_range=(0.2, 0.375), ignore_index=11)
     recipe = TrainConfig(iterations=60, batch_size=8, lr=2e-3, warmup_iters=10, class_weights=True)
     Trainer(model, train_set, None, recipe, torch.device("cpu")).fit()
     reduced = v2.Compose([v2.Resize(size), *eval_transforms().transforms])
-    test_set = build_dataset("camvid", CAMVID, "test", transform=reduced)
+    test_set = build_dataset("camvid", camvid_root, "test", transform=reduced)
     loader = eval_loader(Subset(test_set, range(40)))
     plain = evaluate(model, loader, 11, 11, torch.device("cpu")).miou
     refined = evaluate(apply_inference(model, InferenceConfig(crf=True)), loader, 11, 11, torch.device("cpu")).miou
     assert refined >= plain > 5
 
 
-@pytest.mark.skipif(not (CAMVID / "test.txt").is_file(), reason=f"CamVid not found at {CAMVID}")
-def test_shipped_inference_suite(monkeypatch):
+def test_shipped_inference_suite(monkeypatch, camvid_root):
     from segbench.suites import SUITES_DIR
 
     monkeypatch.chdir(SUITES_DIR.parent)

@@ -11,7 +11,6 @@ from segbench.suites import SUITES_DIR, SuiteError, load_suite
 from tests.conftest import FAST_TIMING  # noqa: F401
 
 SHIPPED = sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
-CAMVID = SUITES_DIR.parent.parent / "shared" / "datasets" / "camvid"
 
 
 def test_the_issue_s_suites_ship():
@@ -40,8 +39,7 @@ def test_latency_suite_needs_cuda():
             load_suite("latency")
 
 
-@pytest.mark.skipif(not CAMVID.is_dir(), reason=f"CamVid not found at {CAMVID}")
-def test_camvid_suite_resolves_its_data(monkeypatch):
+def test_camvid_suite_resolves_its_data(monkeypatch, camvid_root):
     monkeypatch.chdir(SUITES_DIR.parent)
     suite = load_suite("camvid")
     assert {c.dataset for c in suite.cells} == {"camvid"} and {c.num_classes for c in suite.cells} == {11}
