@@ -174,3 +174,14 @@ def test_not_applicable_is_recorded_as_such(tmp_path, monkeypatch):
     monkeypatch.setattr("segbench.cell.build_cell_model", not_applicable)
     table = run_grid(_cells("skip"), tmp_path, timing=FAST_TIMING).table
     assert table.loc[0, "status"] == "not_applicable" and "pooling indices" in table.loc[0, "error"]
+
+
+def test_version_and_short_help(capsys):
+    from importlib.metadata import version
+
+    import segbench
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"segbench {segbench.__version__}" == f"segbench {version('segbench')}"
+    assert main(["grid", "-h"]) == 0
+    assert "--label-smoothing" in capsys.readouterr().out

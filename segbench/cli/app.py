@@ -25,10 +25,26 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import ClickException as ClickError
 
 app = typer.Typer(
-    add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Benchmark semantic segmentation encoder x decoder grids: params, GFLOPs, latency, memory.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from segbench import __version__
+
+        typer.echo(f"segbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print segbench's version and exit."),
+) -> None:
+    """Benchmark semantic segmentation encoder x decoder grids: params, GFLOPs, latency, memory."""
 out = Console()
 if not out.is_terminal:  # piped or in CI: rich would squeeze tables into 80 columns
     out.width = 200
