@@ -150,9 +150,9 @@ class TrainSpec:
         1, "Processes training one model data-parallel (torchrun-style; one per GPU). The batch size stays global.",
         flag="--nproc-per-node", panel=TRAINING)
     #: Training's AMP precision and memory format: flags of ``train`` only (in ``grid`` they are the grid's).
-    precision: str = setting("fp32", "fp32, fp16 or bf16 (AMP).", param="train_precision", cli=False,
+    precision: str = setting("fp32", "fp32, fp16 or bf16 (AMP).", flag="--train-precision", cli=False,
                              panel=TRAINING)
-    channels_last: bool = setting(False, "channels_last memory format.", param="train_channels_last", cli=False,
+    channels_last: bool = setting(False, "channels_last memory format.", flag="--train-channels-last", cli=False,
                                   panel=TRAINING)
 
     def recipe(self, seed: int) -> Any:

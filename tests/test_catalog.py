@@ -117,7 +117,7 @@ def test_grid_cli_rejects_an_unknown_model(tmp_path, capsys):
 
 def test_train_then_eval_a_whole_network(tinynet, tmp_path, capsys):
     out = tmp_path / "t"
-    assert main(["train", "--model", tinynet, "--iterations", "2", "--batch-size", "2", "--device", "cpu",
+    assert main(["train", "--model", tinynet, "--iterations", "2", "--train-batch-size", "2", "--device", "cpu",
                  "--out", str(out)]) == 0
     trained = json.loads((out / "metrics.json").read_text())
     assert (trained["encoder"], trained["decoder"]) == (WHOLE_NETWORK, tinynet)

@@ -42,7 +42,7 @@ def _one_line_refusal(capsys, rc: int, *names: str) -> str:
         ([*GRID, "--warmup-iters", "-3"], ["--warmup-iters must be a whole number at least 0, not -3"]),
         (["grid", "--device", "cpu", "--lr-warmup", "-1"], ["--lr-warmup must be a whole number at least 0"]),
         ([*TRAIN, "--weight-decay=-1"], ["--weight-decay must be a number at least 0, not -1.0"]),
-        ([*TRAIN, "--precision", "fp99"], ["--precision must be one of fp32, fp16, bf16, not 'fp99'"]),
+        ([*TRAIN, "--train-precision", "fp99"], ["--train-precision must be one of fp32, fp16, bf16, not 'fp99'"]),
         ([*TRAIN, "--lr", "0"], ["--lr must be a number above 0, not 0.0"]),
         (["eval", "--checkpoint", "x.pt", "--crf-iterations", "0"], ["--crf-iterations"]),
     ],

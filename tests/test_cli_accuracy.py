@@ -41,7 +41,7 @@ def test_profile_only_has_no_accuracy(tmp_path):
 def test_train_then_eval_agree(tmp_path, capsys):
     out = tmp_path / "t"
     assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2",
-                 "--batch-size", "2", "--device", "cpu", "--out", str(out)]) == 0
+                 "--train-batch-size", "2", "--device", "cpu", "--out", str(out)]) == 0
     trained = json.loads((out / "metrics.json").read_text())
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "--device", "cpu", "--format", "json"]) == 0
@@ -123,7 +123,7 @@ def test_an_interrupted_cell_resumes_its_training_only_with_the_same_recipe(tmp_
 
 def test_an_empty_val_split_trains_without_validation(tmp_path):
     out = tmp_path / "t"
-    assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--batch-size", "2",
+    assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--train-batch-size", "2",
                  "--val-split", "", "--device", "cpu", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["val_split"] is None and metrics["best_val_miou"] is None  # NaN is written as null

@@ -134,7 +134,7 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
         env.pop(name, None)
     proc = subprocess.run(
         [sys.executable, "-m", "segbench", "train", "--encoder", "mobilenet", "--decoder", "skip",
-         "--iterations", "2", "--batch-size", "2", "--nproc-per-node", "2", "--device", "cpu",
+         "--iterations", "2", "--train-batch-size", "2", "--nproc-per-node", "2", "--device", "cpu",
          "--out", str(out)],
         env=env, capture_output=True, text=True, timeout=300,
     )
@@ -150,7 +150,7 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [(["--nproc-per-node", "0"], "--nproc-per-node must be a whole number at least 1, not 0"),
-     (["--nproc-per-node", "2", "--batch-size", "3"], "not divisible by --nproc-per-node 2")],
+     (["--nproc-per-node", "2", "--train-batch-size", "3"], "training batch size 3 is not divisible by 2 processes")],
 )
 def test_bad_process_counts_are_one_line_errors(args, message, capsys):
     rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "1", "--device", "cpu",

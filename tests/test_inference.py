@@ -272,7 +272,7 @@ def test_grid_rejects_bad_add_on_options(tmp_path, capsys):
 @pytest.mark.slow
 def test_train_with_attention_then_eval_with_add_ons(tmp_path, capsys):
     out = tmp_path / "t"
-    assert main(["train", "--encoder", "mobilenet", "--decoder", "deeplabv3", "--iterations", "2", "--batch-size", "2",
+    assert main(["train", "--encoder", "mobilenet", "--decoder", "deeplabv3", "--iterations", "2", "--train-batch-size", "2",
                  "--attention-scales", "1,0.5", "--device", "cpu", "--out", str(out)]) == 0
     trained = json.loads((out / "metrics.json").read_text())
     assert trained["attention_scales"] == "1,0.5" and "attention.0.weight" in torch.load(

@@ -220,7 +220,7 @@ def test_older_runs_read_back_as_cross_entropy():
 
 def test_train_records_its_loss(tmp_path, small_synthetic):
     out = tmp_path / "t"
-    assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--batch-size", "2",
+    assert main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "2", "--train-batch-size", "2",
                  "--loss", "dice", "--device", "cpu", "--out", str(out)]) == 0
     assert json.loads((out / "metrics.json").read_text())["train_loss"] == "dice"
     assert torch.load(out / "last.pt", weights_only=True)["config"]["loss"] == "dice"

@@ -38,8 +38,7 @@ EVAL_INFERENCE = ("tta_scales", "flip", "crf", "crf_iterations", "mc_samples")
 
 
 @app.command()
-@options(DataSpec, TrainSpec, InferenceSpec, enable=("precision", "channels_last"),
-         rename={"batch_size": "--batch-size", "precision": "--precision"}, exclude=EVAL_INFERENCE)
+@options(DataSpec, TrainSpec, InferenceSpec, enable=("precision", "channels_last"), exclude=EVAL_INFERENCE)
 def train(
     ctx: typer.Context,
     encoder: Annotated[Optional[str], typer.Option(help="Encoder name (with --decoder).")] = None,
