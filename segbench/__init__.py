@@ -11,9 +11,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from segbench.measure.profile import Profile, profile  # noqa: E402
-from segbench.models import DECODERS, ENCODERS, build_model  # noqa: E402
-from segbench.models.catalog import model_names  # noqa: E402
+from segbench.measure.profile import Profile, profile
+from segbench.models import DECODERS, ENCODERS, build_model
+from segbench.models.catalog import model_names
 
 
 def list_encoders(pattern: str = "*") -> list[str]:
@@ -33,4 +33,6 @@ def list_models(pattern: str = "*") -> list[str]:
     return [n for n in model_names() if fnmatch.fnmatchcase(n, pattern)]
 
 
-__all__ = ["Profile", "__version__", "build_model", "list_decoders", "list_encoders", "list_models", "profile"]
+__all__ = [
+    "Profile", "__version__", "build_model", "list_decoders", "list_encoders", "list_models", "profile",
+]

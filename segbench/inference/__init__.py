@@ -79,7 +79,8 @@ class InferenceConfig:
             len(scales) < 2 or any(not 0 < s <= 4 for s in scales) or len(set(scales)) != len(scales)
         ):
             raise ValueError(
-                f"attention scales must be two or more distinct numbers in (0, 4], not {_format_scales(scales)}"
+                "attention scales must be two or more distinct numbers in (0, 4], "
+                f"not {_format_scales(scales)}"
             )
 
     @classmethod
@@ -135,7 +136,7 @@ class InferenceConfig:
 
 
 #: Columns of a cell without add-ons (what records from before add-ons read as).
-PLAIN_COLUMNS = {k: None for k in InferenceConfig().columns()}
+PLAIN_COLUMNS = dict.fromkeys(InferenceConfig().columns())
 
 
 def num_classes_of(model: nn.Module) -> int:
