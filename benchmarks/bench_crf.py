@@ -10,7 +10,8 @@ with nearest neighbour), so they are for comparing the two rows, not for
 comparing with published full-resolution numbers.
 
     python benchmarks/bench_crf.py --data-root ../shared/datasets/camvid --train-s 180
-    python benchmarks/bench_crf.py --data-root ../shared/datasets/camvid --checkpoint results/runs/train/last.pt
+    python benchmarks/bench_crf.py --data-root ../shared/datasets/camvid \
+        --checkpoint results/runs/train/last.pt
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="A segbench last.pt/best.pt instead of training.")
     parser.add_argument("--train-s", type=float, default=180.0, help="Training budget in seconds.")
     parser.add_argument("--size", default="90x120", help="Evaluation size HxW (CamVid is 360x480).")
-    parser.add_argument("--limit", type=int, default=None, help="Score only the first N images of each split.")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="Score only the first N images of each split.")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--rounds", type=int, default=10, help="Timed rounds for the latency.")
     args = parser.parse_args()
@@ -75,7 +77,8 @@ def main() -> None:
         model = build_model(args.encoder, args.decoder, 11)
         train_set = build_dataset("camvid", args.data_root, "train")
         factor = h / 360  # images drawn at 0.8-1.5x the evaluation scale
-        train_set.transform = train_transforms((h, w), scale_range=(0.8 * factor, 1.5 * factor), ignore_index=11)
+        train_set.transform = train_transforms((h, w), scale_range=(0.8 * factor, 1.5 * factor),
+                                               ignore_index=11)
         recipe = TrainConfig(time_s=args.train_s, batch_size=8, lr=2e-3, warmup_iters=10, class_weights=True)
         state = Trainer(model, train_set, None, recipe, device).fit()
         print(f"model: {args.encoder} + {args.decoder} from scratch, {state.iteration} iterations "

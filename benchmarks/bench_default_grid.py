@@ -52,7 +52,8 @@ def rank_conflicts(miou: pd.DataFrame) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1", help="Comma list of training seeds.")
-    parser.add_argument("--keep", type=Path, help="Keep the run directories here (default: a temporary folder).")
+    parser.add_argument("--keep", type=Path,
+                        help="Keep the run directories here (default: a temporary folder).")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     root = args.keep or Path(tempfile.mkdtemp(prefix="segbench-default-grid-"))

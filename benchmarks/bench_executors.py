@@ -22,12 +22,12 @@ from pathlib import Path
 from segbench.cell import CellConfig
 from segbench.executors import make_executor
 from segbench.measure.latency import TimingConfig
-from segbench.runner import run_grid
+from segbench.runner import Executor, run_grid
 
 FAST = TimingConfig(warmup_iters=1, warmup_s=0.0, min_iters=5, min_s=0.0, max_s=5.0)
 
 
-def _executor(name: str, ray_cpus: int):  # noqa: ANN202 - an Executor
+def _executor(name: str, ray_cpus: int) -> Executor:
     if name == "ray":
         from segbench.executors.ray import RayExecutor
 
@@ -41,7 +41,8 @@ def main() -> None:
     parser.add_argument("--decoders", default="skip,dilation,fcn32s,fcn16s,fcn8s,unet")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--executors", default="local,subprocess,ray")
-    parser.add_argument("--ray-cpus", type=int, default=2, help="CPUs (and cells at a time) of the Ray instance")
+    parser.add_argument("--ray-cpus", type=int, default=2,
+                        help="CPUs (and cells at a time) of the Ray instance")
     args = parser.parse_args()
     cells = [CellConfig(e, d, args.size, args.size, num_classes=3, threads=1)
              for e in args.encoders.split(",") for d in args.decoders.split(",")]

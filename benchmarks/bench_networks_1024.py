@@ -45,18 +45,23 @@ def main() -> int:
     print(" ".join(command[1:]), flush=True)
     subprocess.run(command, stdout=subprocess.DEVNULL)  # a grid whose cells all failed exits 1: still print
     table = pd.read_csv(out / "table.csv")
-    table["model"] = table["decoder"].where(table["encoder"] == "-", table["encoder"] + "+" + table["decoder"])
+    pair = table["encoder"] + "+" + table["decoder"]
+    table["model"] = table["decoder"].where(table["encoder"] == "-", pair)
     table["paper_gmacs"] = table["model"].map(PAPER_GMACS_1024x2048)
-    for name, (encoder, decoder) in {"segformer_b0": ("mit_b0", "segformer"), "segformer_b1": ("mit_b1", "segformer"),
-                                     "segformer_b2": ("mit_b2", "segformer_768"),
-                                     "hrnet_w18_ocr": ("hrnet_w18", "ocr"), "hrnet_w48_ocr": ("hrnet_w48", "ocr")}.items():
+    named_pairs = {
+        "segformer_b0": ("mit_b0", "segformer"), "segformer_b1": ("mit_b1", "segformer"),
+        "segformer_b2": ("mit_b2", "segformer_768"),
+        "hrnet_w18_ocr": ("hrnet_w18", "ocr"), "hrnet_w48_ocr": ("hrnet_w48", "ocr"),
+    }
+    for name, (encoder, decoder) in named_pairs.items():
         table.loc[(table["encoder"] == encoder) & (table["decoder"] == decoder), "model"] = name
     table["params_m"] = table["params"] / 1e6
     table["vs_paper"] = table["gmacs"] / table["paper_gmacs"] - 1
-    columns = ["model", "status", "params_m", "gmacs", "paper_gmacs", "vs_paper", "latency_ms_median", "error"]
+    columns = ["model", "status", "params_m", "gmacs", "paper_gmacs", "vs_paper", "latency_ms_median",
+               "error"]
+    rounded = table[columns].round({"params_m": 3, "gmacs": 2, "vs_paper": 3, "latency_ms_median": 0})
     with pd.option_context("display.width", 200, "display.max_colwidth", 60):
-        print(table[columns].round({"params_m": 3, "gmacs": 2, "vs_paper": 3, "latency_ms_median": 0}).to_string(
-            index=False))
+        print(rounded.to_string(index=False))
     print(f"{(table['status'] == 'ok').sum()} of {len(table)} cells ok; run directory {out}")
     return 0 if (table["status"] == "ok").all() else 1
 

@@ -9,10 +9,10 @@ The Python API mirrors the CLI::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
 from typing import Any
+
+__version__ = "0.1.0"
 
 #: The API's names, loaded on first use (PEP 562): ``import segbench`` (and ``segbench --help``) does not
 #: load torch or the model zoo until something needs them.
@@ -54,4 +54,6 @@ def list_models(pattern: str = "*") -> list[str]:
     return [n for n in model_names() if fnmatch.fnmatchcase(n, pattern)]
 
 
-__all__ = ["Profile", "__version__", "build_model", "list_decoders", "list_encoders", "list_models", "profile"]
+__all__ = [
+    "Profile", "__version__", "build_model", "list_decoders", "list_encoders", "list_models", "profile",
+]

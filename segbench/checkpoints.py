@@ -86,14 +86,17 @@ def read_checkpoint(
                               f"expected {EXPECTED}") from None
     except (EOFError, RuntimeError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({reason}); expected {EXPECTED}") from None
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt ({reason}); expected {EXPECTED}") from None
     if not isinstance(ckpt, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict; expected {EXPECTED}")
+        raise CheckpointError(
+            f"checkpoint {path} holds a {type(ckpt).__name__}, not a dict; expected {EXPECTED}")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}; expected {EXPECTED}")
     spec = ckpt.get("model_spec")
-    if not isinstance(spec, dict) or (require_spec and not {"encoder", "decoder", "num_classes"} <= set(spec)):
+    required = {"encoder", "decoder", "num_classes"}
+    if not isinstance(spec, dict) or (require_spec and not required <= set(spec)):
         raise CheckpointError(f"checkpoint {path} has no model spec (encoder, decoder, num_classes); "
                               f"expected {EXPECTED}")
     return ckpt
@@ -125,14 +128,18 @@ def load_weights(model: nn.Module, ckpt: dict[str, Any], path: Path | str) -> No
 
 
 def set_aside(path: Path | str, reason: str) -> Path:
-    """Rename a damaged checkpoint to ``<name>.damaged`` (keeping the evidence) and warn; return the new path."""
+    """Rename a damaged checkpoint to ``<name>.damaged`` (keeping the evidence) and warn.
+
+    Returns the new path.
+    """
     path = Path(path)
     aside = path.with_name(path.name + ".damaged")
     try:
         os.replace(path, aside)
     except FileNotFoundError:  # another rank of a data-parallel run set it aside first
         return aside
-    warnings.warn(f"{reason}; set aside as {aside}, training starts over", DamagedCheckpointWarning, stacklevel=2)
+    warnings.warn(f"{reason}; set aside as {aside}, training starts over", DamagedCheckpointWarning,
+                  stacklevel=2)
     return aside
 
 

@@ -30,7 +30,9 @@ def autocast_context(device: torch.device, precision: str) -> torch.autocast:
     return torch.autocast(device.type, dtype=dtype, enabled=precision != "fp32")
 
 
-def eval_loader(dataset: Dataset, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+def eval_loader(
+    dataset: Dataset, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False
+) -> DataLoader:
     """The split in order; inside a distributed job, this rank's disjoint shard of it.
 
     The shard pairs with :func:`evaluate`, which sums the confusion matrix
@@ -143,7 +145,8 @@ def evaluate_checkpoint(
     from segbench.measure.profile import resolve_device
 
     if inference is not None and inference.attention_scales is not None:
-        raise ValueError("attention to scale is trained with the model; use --attention-scales with train or grid")
+        raise ValueError(
+            "attention to scale is trained with the model; use --attention-scales with train or grid")
     if uncertainty_dir is not None and not (inference and inference.mc_samples):
         raise ValueError("--uncertainty-dir needs --mc-samples N (N >= 2)")
     dev = resolve_device(device)
@@ -155,7 +158,8 @@ def evaluate_checkpoint(
         raise ValueError("the checkpoint does not name its dataset; pass --dataset")
     info = dataset_info(name)
     if info.num_classes != spec["num_classes"]:
-        raise ValueError(f"the model predicts {spec['num_classes']} classes but {name} has {info.num_classes}")
+        raise ValueError(
+            f"the model predicts {spec['num_classes']} classes but {name} has {info.num_classes}")
     split = split or ("test" if "test" in info.splits else "val")
     ds = build_dataset(name, data_root, split)
     config = ckpt.get("config", {})
@@ -163,9 +167,10 @@ def evaluate_checkpoint(
     if uncertainty_dir is not None:  # one image per batch, in order: the n-th batch is the n-th stem
         mc = next(m for m in model.modules() if isinstance(m, MCDropout))
         mc.keep_last = True
-        stems = iter(ds.stems)  # type: ignore[attr-defined]
+        stems = iter(ds.stems)
 
         def on_batch() -> None:
+            assert mc.last is not None  # kept by every forward pass (keep_last)
             save_uncertainty_maps(mc.last, [next(stems)], uncertainty_dir)
 
     metrics = evaluate(model, eval_loader(ds), info.num_classes, info.ignore_index, dev,

@@ -67,7 +67,8 @@ def read_json(path: Path | str, what: str = "JSON file", expect: type = dict) ->
     except json.JSONDecodeError as e:
         raise BadFileError(f"{what} {path} is not valid JSON: {e}") from None
     if not isinstance(data, expect):
-        kind = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        kinds: dict[type, str] = {dict: "an object", list: "a list"}
+        kind = kinds.get(expect, expect.__name__)
         raise BadFileError(f"{what} {path} holds a JSON {type(data).__name__}; expected {kind}")
     return data
 

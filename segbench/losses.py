@@ -68,6 +68,8 @@ class FocalLoss(nn.Module):
     ``gamma = 0`` is cross-entropy exactly (weights included).
     """
 
+    weight: torch.Tensor | None  # a buffer: moves with the module
+
     def __init__(
         self, ignore_index: int, weight: torch.Tensor | None = None, gamma: float = FOCAL_GAMMA
     ) -> None:
@@ -92,6 +94,8 @@ class OhemCrossEntropyLoss(nn.Module):
     are (rounded up), that many of the least probable are kept instead, so
     late in training the loss still sees a share of the batch.
     """
+
+    weight: torch.Tensor | None  # a buffer: moves with the module
 
     def __init__(
         self,

@@ -43,7 +43,7 @@ def load_plugins(modules: list[str] | None = None) -> list[str]:
             importlib.import_module(name)
         except ImportError as e:
             raise PluginError(f"{PLUGINS_ENV}: cannot import plugin '{name}': {e}") from None
-        except (Exception, SystemExit) as e:  # noqa: BLE001 - any failure of a plugin is reported as one line
+        except (Exception, SystemExit) as e:  # any failure of a plugin is reported as one line
             detail = str(e).strip().splitlines()
             raise PluginError(f"{PLUGINS_ENV}: plugin '{name}' failed while imported: "
                               f"{type(e).__name__}{': ' + detail[0] if detail else ''}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ class Registry(Generic[T]):
         """Decorator: register the decorated object under ``name`` (default: its ``__name__``)."""
 
         def decorator(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
+            key = name or cast(Any, obj).__name__  # factories and classes have one; T does not say so
             self.add(key, obj, **metadata)
             return obj
 

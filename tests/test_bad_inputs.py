@@ -1,4 +1,7 @@
-"""Bad files handed in are one line naming the file and the rule broken: exit 2, no traceback, nothing lost."""
+"""Bad files handed in are one line naming the file and the rule broken.
+
+Exit 2, no traceback, nothing lost.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +101,7 @@ def _predictions(camvid: Path, folder: Path) -> Path:
     return folder / "test_000.png"
 
 
-@pytest.mark.parametrize("defect,rule", [
+@pytest.mark.parametrize(("defect", "rule"), [
     ("corrupt", "is not an image file"),
     ("truncated", "corrupt or truncated"),
     ("out of range", "predictions span [0, 99]"),
@@ -131,7 +134,7 @@ def test_score_of_good_predictions_still_works(camvid, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["pixel_acc"] == 100.0
 
 
-# --------------------------------------------------------------------------- tables, records, run.json, suites
+# ------------------------------------------------------------------ tables, records, run.json, suites
 
 
 def _run(tmp_path: Path, record: str | bytes | None = None, table: str | bytes | None = None,
@@ -147,14 +150,16 @@ def _run(tmp_path: Path, record: str | bytes | None = None, table: str | bytes |
 
 
 GOOD_TABLE = ",".join(TABLE_COLUMNS) + "\n"
-ROW = {c: "" for c in TABLE_COLUMNS} | {"encoder": "resnet18", "decoder": "skip", "input_h": 64, "input_w": 64,
-                                        "miou": 50.0, "status": "ok"}
+ROW = dict.fromkeys(TABLE_COLUMNS, "") | {"encoder": "resnet18", "decoder": "skip", "input_h": 64,
+                                          "input_w": 64, "miou": 50.0, "status": "ok"}
 ONE_ROW_TABLE = GOOD_TABLE + ",".join(str(ROW[c]) for c in TABLE_COLUMNS) + "\n"
 
 
-@pytest.mark.parametrize("case,command,files,blamed,rule", [
-    ("record is a list", "plot", {"record": "[1, 2]"}, "cells/a.json", "holds a JSON list; expected an object"),
-    ("record is a list", "compare", {"record": "[]"}, "cells/a.json", "holds a JSON list; expected an object"),
+@pytest.mark.parametrize(("case", "command", "files", "blamed", "rule"), [
+    ("record is a list", "plot", {"record": "[1, 2]"}, "cells/a.json",
+     "holds a JSON list; expected an object"),
+    ("record is a list", "compare", {"record": "[]"}, "cells/a.json",
+     "holds a JSON list; expected an object"),
     ("record not JSON", "plot", {"record": "{\"cell_id\": "}, "cells/a.json", "is not valid JSON"),
     ("record not UTF-8", "compare", {"record": b"\xff\xfe{}"}, "cells/a.json", "is not UTF-8"),
     ("table lacks columns", "table", {"table": "encoder,miou\nresnet18,50\n"}, "table.csv",
@@ -162,7 +167,8 @@ ONE_ROW_TABLE = GOOD_TABLE + ",".join(str(ROW[c]) for c in TABLE_COLUMNS) + "\n"
     ("table not UTF-8", "table", {"table": b"encoder\n\xff\xfe\n"}, "table.csv", "is not UTF-8"),
     ("table empty", "table", {"table": ""}, "table.csv", "is empty"),
     ("run.json not JSON", "compare", {"table": GOOD_TABLE, "run_json": "{"}, "run.json", "is not valid JSON"),
-    ("run.json not UTF-8", "table", {"table": ONE_ROW_TABLE, "run_json": b"\xff"}, "run.json", "is not UTF-8"),
+    ("run.json not UTF-8", "table", {"table": ONE_ROW_TABLE, "run_json": b"\xff"}, "run.json",
+     "is not UTF-8"),
 ])
 def test_bad_run_files_are_one_line(case, command, files, blamed, rule, tmp_path, capsys):
     run = _run(tmp_path, **files)
@@ -182,7 +188,8 @@ def test_a_suite_that_is_not_utf8_is_one_line(tmp_path, capsys):
 
 def test_an_empty_suite_does_not_blame_the_filters(tmp_path, capsys):
     suite = tmp_path / "s.toml"
-    suite.write_text('[suite]\nname = "empty"\n[grid]\nencoders = ["mobilenet"]\ndecoders = ["skip"]\nsizes = []\n')
+    suite.write_text('[suite]\nname = "empty"\n'
+                     '[grid]\nencoders = ["mobilenet"]\ndecoders = ["skip"]\nsizes = []\n')
     err = assert_one_line(capsys, main(["run", str(suite), "--out", str(tmp_path / "r")]))
     assert "--include" not in err and "[grid] sizes: must be a non-empty list" in err
 
@@ -200,8 +207,9 @@ def _checkpoint_of_another_recipe(out: Path) -> None:
     train = build_dataset("synthetic", split="train", size=32, length=2)
     spec = {"encoder": "mobilenet", "decoder": "skip", "num_classes": 8, "dataset": "synthetic",
             "fingerprint": "0" * 16}
-    Trainer(build_model("mobilenet", "skip", num_classes=8), train, None, TrainConfig(iterations=1, batch_size=2),
-            torch.device("cpu"), out, model_spec=spec).save(best=True)
+    model = build_model("mobilenet", "skip", num_classes=8)
+    Trainer(model, train, None, TrainConfig(iterations=1, batch_size=2), torch.device("cpu"), out,
+            model_spec=spec).save(best=True)
 
 
 TRAIN = ["train", "--encoder", "mobilenet", "--decoder", "skip", "--device", "cpu", "--lr", "0.5"]
@@ -211,7 +219,8 @@ def test_train_refuses_to_overwrite_another_recipe(tmp_path, capsys):
     out = tmp_path / "t"
     _checkpoint_of_another_recipe(out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    err = assert_one_line(capsys, main([*TRAIN, "--out", str(out)]), out / "last.pt", "another model or recipe")
+    err = assert_one_line(capsys, main([*TRAIN, "--out", str(out)]), out / "last.pt",
+                          "another model or recipe")
     assert "--overwrite" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 

@@ -57,7 +57,8 @@ def test_an_alias_builds_the_very_same_model_as_its_pair():
     torch.manual_seed(0)
     pair = build_model("shufflenet", "skip", 11)
     assert count_parameters(alias) == count_parameters(pair)
-    assert all(torch.equal(a, b) for a, b in zip(alias.state_dict().values(), pair.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(alias.state_dict().values(), pair.state_dict().values(), strict=True))
 
 
 def test_unknown_model_names_the_valid_ones():
@@ -65,7 +66,9 @@ def test_unknown_model_names_the_valid_ones():
         build_model(model="nope", num_classes=3)
 
 
-@pytest.mark.parametrize("kwargs", [{"model": "shuffleseg", "encoder": "resnet18"}, {"encoder": "resnet18"}, {}])
+@pytest.mark.parametrize("kwargs", [
+    {"model": "shuffleseg", "encoder": "resnet18"}, {"encoder": "resnet18"}, {},
+])
 def test_build_model_needs_a_model_or_a_pair(kwargs):
     with pytest.raises(ValueError, match="model="):
         build_model(num_classes=3, **kwargs)
@@ -95,7 +98,8 @@ def test_grid_rows_models_after_pairs_without_repeats(tinynet):
     defaults = expand_grid(device="cpu")
     assert {(c.encoder, c.decoder) for c in defaults} == {
         ("resnet18", "skip"), ("resnet18", "unet"), ("mobilenet", "skip"), ("mobilenet", "unet")}
-    assert model_label(WHOLE_NETWORK, tinynet) == tinynet and model_label("resnet18", "unet") == "resnet18+unet"
+    assert model_label(WHOLE_NETWORK, tinynet) == tinynet
+    assert model_label("resnet18", "unet") == "resnet18+unet"
 
 
 def test_grid_cli_measures_a_whole_network_as_a_row(tinynet, tmp_path, capsys):
@@ -126,7 +130,9 @@ def test_train_then_eval_a_whole_network(tinynet, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["miou"] == pytest.approx(trained["miou"])
 
 
-@pytest.mark.parametrize("args", [["--encoder", "resnet18"], ["--model", "shuffleseg", "--decoder", "skip"], []])
+@pytest.mark.parametrize("args", [
+    ["--encoder", "resnet18"], ["--model", "shuffleseg", "--decoder", "skip"], [],
+])
 def test_train_needs_exactly_a_model_or_a_pair(args, tmp_path, capsys):
     assert main(["train", *args, "--out", str(tmp_path / "t")]) == 2
     assert "name the model to train" in capsys.readouterr().err
@@ -139,7 +145,8 @@ def test_suite_takes_models_alone_and_requires_some_grid(tinynet, tmp_path):
     assert [(c.encoder, c.decoder) for c in cells] == [(WHOLE_NETWORK, tinynet), ("resnet18", "linknet")]
     assert load_suite(str(path)).select(include=[tinynet])[0].decoder == tinynet
     path.write_text('[grid]\nsizes = ["64x64"]\n')
-    with pytest.raises(SuiteError, match=r"\[grid\]: missing required key 'encoders' or 'decoders' or 'models'"):
+    with pytest.raises(SuiteError,
+                       match=r"\[grid\]: missing required key 'encoders' or 'decoders' or 'models'"):
         load_suite(str(path))
 
 

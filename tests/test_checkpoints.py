@@ -1,4 +1,7 @@
-"""Checkpoints load weights-only: a malicious one runs nothing, a bad one is one line, a damaged one is set aside."""
+"""Checkpoints load weights-only.
+
+A malicious one runs nothing, a bad one is one line, a damaged one is set aside.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +101,8 @@ def test_eval_refuses_a_bad_checkpoint_in_one_line(case, saved, tmp_path, capsys
     rc = main(["eval", "--checkpoint", str(path), "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 2, err  # an empty file is not Ctrl-C: no "aborted", no 130
-    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err and "abort" not in err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "Traceback" not in err and "abort" not in err
     assert str(path) in err and message in err
     assert not marker.exists()
 

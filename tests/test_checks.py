@@ -33,7 +33,7 @@ def _one_line_refusal(capsys, rc: int, *names: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "args,names",
+    ("args", "names"),
     [
         ([*GRID, "--device", "cpu:abc"], ["--device", "'cpu:abc'"]),
         ([*GRID, "--min-iters", "-1"], ["--min-iters must be a whole number at least 1, not -1"]),
@@ -104,7 +104,7 @@ TRAINED = SUITE + '\n[data]\ndataset = "synthetic"\n\n[train]\niterations = 1\ns
 
 
 @pytest.mark.parametrize(
-    "text,message",
+    ("text", "message"),
     [
         (SUITE.replace("min_iters = 2", "min_iters = -1"),
          r"\[measure\] min_iters: must be a whole number at least 1, got -1 \(line 11\)$"),
@@ -160,7 +160,7 @@ def plugin_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "body,message",
+    ("body", "message"),
     [
         ("raise RuntimeError('registry on fire')",
          "plugin 'plugin_raises' failed while imported: RuntimeError: registry on fire"),

@@ -6,20 +6,20 @@ import pandas as pd
 import pytest
 import torch
 
+from segbench.cell import CellConfig
 from segbench.cli import main
 from segbench.models import DECODERS
 from segbench.models.decoders.base import Decoder
 from segbench.results import KEY_COLUMNS, TABLE_COLUMNS
 from segbench.runner import run_grid
-from segbench.cell import CellConfig
 from tests.conftest import FAST_CLI, FAST_TIMING
 
 
 def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["grid", "--encoders", "resnet18,mobilenet", "--decoders", "skip,dilation",
-               "--size", "64x96", "--num-classes", "4", "--device", "cpu", "--profile-only", "--out", str(out),
-               *FAST_CLI])
+               "--size", "64x96", "--num-classes", "4", "--device", "cpu", "--profile-only",
+               "--out", str(out), *FAST_CLI])
     assert rc == 0
     env = json.loads((out / "run.json").read_text())["environment"]
     assert {"torch", "cuda", "cudnn", "cpu", "torch_threads", "git_sha", "segbench_version"} <= set(env)
@@ -29,7 +29,7 @@ def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
     assert list(table.columns) == TABLE_COLUMNS
     assert set(table["status"]) == {"ok"}
     assert (table["gflops"] == 2 * table["gmacs"]).all()
-    assert set(zip(table["encoder"], table["decoder"])) == {
+    assert set(zip(table["encoder"], table["decoder"], strict=True)) == {
         ("resnet18", "skip"), ("resnet18", "dilation"), ("mobilenet", "skip"), ("mobilenet", "dilation")}
     record = json.loads(records[0].read_text())
     assert len(record["latency_samples_ms"]) == record["timed_iters"]
@@ -37,7 +37,7 @@ def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [
         (["--encoders", "resnet18,nope"], "unknown encoder 'nope'; valid: "),
         (["--decoders", "fcn99"], "unknown decoder 'fcn99'; valid: "),
@@ -157,12 +157,13 @@ def test_python_dash_m_segbench_runs_the_cli():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "segbench", "list", "decoders"], capture_output=True, text=True,
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-m", "segbench", "list", "decoders"],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "dilation" in done.stdout
-    bad = subprocess.run([sys.executable, "-m", "segbench", "grid", "--size", "x"], capture_output=True, text=True,
-                         timeout=120)
-    assert bad.returncode == 2 and bad.stderr.startswith("error: malformed size 'x'") and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "segbench", "grid", "--size", "x"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: malformed size 'x'")
+    assert "Traceback" not in bad.stderr
 
 
 def test_not_applicable_is_recorded_as_such(tmp_path, monkeypatch):

@@ -75,13 +75,14 @@ def test_score_a_prediction_folder(tmp_path, capsys):
 
 def test_score_names_a_missing_prediction(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["score", "--dataset", "synthetic", "--split", "val", "--pred-dir", str(tmp_path / "empty")]) == 2
+    assert main(["score", "--dataset", "synthetic", "--split", "val",
+                 "--pred-dir", str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no prediction for 'val_00000'") and err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [(["--dataset", "camvid"], "dataset 'camvid' needs --data-root"),
      (["--dataset", "camvid", "--data-root", "/no/such/dir"], "camvid: missing /no/such/dir"),
      (["--dataset", "nosuchset"], "unknown dataset 'nosuchset'; valid: "),
@@ -118,7 +119,8 @@ def test_an_interrupted_cell_resumes_its_training_only_with_the_same_recipe(tmp_
 
     changed = with_training(base, data, TrainConfig(epochs=2, batch_size=4, lr=0.01))
     fresh = run_cell(changed, FAST_TIMING, tmp_path)
-    assert fresh["train_iters"] == 4 and fresh["train_history"][0]["loss"] != record["train_history"][0]["loss"]
+    assert fresh["train_iters"] == 4
+    assert fresh["train_history"][0]["loss"] != record["train_history"][0]["loss"]
 
 
 def test_an_empty_val_split_trains_without_validation(tmp_path):

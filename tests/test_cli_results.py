@@ -64,7 +64,7 @@ def test_compare_bad_input(tmp_path, capsys, run_dir):
     assert capsys.readouterr().err.count("error: ") == 2
 
 
-@pytest.mark.parametrize("fmt,needle", [("markdown", "| encoder |"), ("latex", "\\toprule"),
+@pytest.mark.parametrize(("fmt", "needle"), [("markdown", "| encoder |"), ("latex", "\\toprule"),
                                         ("csv", "encoder,"), ("html", "<table")])
 def test_table_formats(run_dir, capsys, fmt, needle):
     assert main(["table", str(run_dir), "--value", "gflops", "--format", fmt]) == 0
@@ -81,6 +81,7 @@ def test_long_table_and_errors(run_dir, capsys):
 def test_plot_writes_figures_and_rejects_bad_format(run_dir, tmp_path, capsys):
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "p"), "--images", "1"]) == 0
     written = capsys.readouterr().out.split()
-    assert len(written) >= 6 and all((tmp_path / "p").joinpath(w.split("/")[-1]).stat().st_size > 0 for w in written)
+    assert len(written) >= 6
+    assert all((tmp_path / "p").joinpath(w.split("/")[-1]).stat().st_size > 0 for w in written)
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "q"), "--format", "jpg"]) == 2
     assert "valid: png, svg, pdf" in capsys.readouterr().err

@@ -43,7 +43,8 @@ def test_every_dataset_names_its_paper_and_year(capsys: pytest.CaptureFixture[st
     assert main(["list", "datasets"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in DATASETS.names())
-    assert "2021" in out and "116" in out and "171" in out  # mapillary_v2's year, its and COCO-Stuff's classes
+    # mapillary_v2's year, its and COCO-Stuff's classes
+    assert "2021" in out and "116" in out and "171" in out
 
 
 # Mapillary Vistas
@@ -52,8 +53,8 @@ def test_every_dataset_names_its_paper_and_year(capsys: pytest.CaptureFixture[st
 # The labels each official config marks ``evaluate: false``.
 NOT_EVALUATED = {
     "v1.2": {"Unlabeled"},
-    "v2.0": {"Ambiguous Barrier", "Person Group", "Lane Marking - Ambiguous", "Signage - Ambiguous", "Pole Group",
-             "Traffic Sign - Ambiguous", "Vehicle Group", "Unlabeled"},
+    "v2.0": {"Ambiguous Barrier", "Person Group", "Lane Marking - Ambiguous", "Signage - Ambiguous",
+             "Pole Group", "Traffic Sign - Ambiguous", "Vehicle Group", "Unlabeled"},
 }  # fmt: skip
 
 
@@ -107,8 +108,9 @@ def test_vistas_versions_read_their_own_labels(tmp_path: Path) -> None:
 def test_vistas_config_of_another_version_is_one_line(tmp_path: Path) -> None:
     make_vistas(tmp_path)
     config = tmp_path / "config_v1.2.json"
-    config.write_text(json.dumps(vistas_config(V2_0_LABELS, "v2.0")))  # the v2.0 ontology where v1.2 is expected
-    with pytest.raises(ValueError) as err:
+    # the v2.0 ontology where v1.2 is expected
+    config.write_text(json.dumps(vistas_config(V2_0_LABELS, "v2.0")))
+    with pytest.raises(ValueError, match="124 vs 66 labels") as err:
         build_dataset("mapillary_v1", tmp_path, "train")
     assert_one_line_naming(err.value, config)
     assert "label 2 is ('Ambiguous Barrier'" in str(err.value) and "124 vs 66 labels" in str(err.value)
@@ -151,7 +153,8 @@ def test_coco_stuff_id_mapping() -> None:
     # PNG value = official id - 1: person 0, street sign (12) unused, stop sign (13) -> 11, ...
     pairs = {0: 0, 10: 10, 11: 255, 12: 11, 25: 255, 90: 255, 91: 80, 181: 170, 182: 255, 255: 255}
     assert {k: int(lut[k]) for k in pairs} == pairs
-    assert sorted(set(range(182)) - {k for k in range(182) if lut[k] != 255}) == sorted(i - 1 for i in UNUSED_IDS)
+    unused = set(range(182)) - {k for k in range(182) if lut[k] != 255}
+    assert sorted(unused) == sorted(i - 1 for i in UNUSED_IDS)
     assert sorted(int(v) for v in lut if v != 255) == list(range(171))
 
 
@@ -161,7 +164,8 @@ def test_coco_stuff_tiny_tree(tmp_path: Path) -> None:
         for stem in stems:
             write_jpg(tmp_path / "images" / folder / f"{stem}.jpg", 0, 2, 4)
             write_png(tmp_path / "annotations" / folder / f"{stem}.png", raw)
-            write_png(tmp_path / "annotations" / folder / f"{stem}_labelTrainIds.png", raw)  # a toolkit's copy
+            # a toolkit's copy
+            write_png(tmp_path / "annotations" / folder / f"{stem}_labelTrainIds.png", raw)
     train = build_dataset("coco_stuff", tmp_path, "train")
     assert train.stems == ["000000000009", "000000000025"]
     assert torch.equal(train[0][1], torch.tensor([[0, 255, 11, 80], [170, 255, 255, 39]]))

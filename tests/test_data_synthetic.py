@@ -129,7 +129,7 @@ def test_single_pixel_colour_does_not_give_the_class_away() -> None:
     q, c = 8, train.info.num_classes
 
     def binned(ds: SegmentationDataset) -> tuple[np.ndarray, np.ndarray]:
-        images, masks = zip(*(ds.load_sample(i) for i in range(len(ds))))
+        images, masks = zip(*(ds.load_sample(i) for i in range(len(ds))), strict=True)
         x = np.stack(images).astype(np.int64) * q // 256
         return ((x[..., 0] * q + x[..., 1]) * q + x[..., 2]).ravel(), np.stack(masks).ravel().astype(np.int64)
 

@@ -113,7 +113,7 @@ def test_random_scale_draws_within_range() -> None:
         assert out_image.shape[-2:] == (h, w) and 20 <= h <= 60 and 30 <= w <= 90
         assert abs(w / h - 1.5) < 0.1
         assert set(out_mask.unique().tolist()) <= set(mask.unique().tolist())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="scale_range must satisfy 0 < low <= high"):
         RandomScale((2.0, 1.0))
 
 

@@ -11,7 +11,6 @@ from segbench.models.encoders import create_encoder
 from segbench.models.segmodel import SegModel
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """These maps are small: one thread is faster than several fighting over shared cores."""
@@ -30,7 +29,7 @@ def _conv(cin: int, cout: int, k: int = 1, bias: bool = True) -> int:
 
 def _vgg16_features() -> int:
     cfg = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512)
-    return sum(_conv(cin, cout, 3) for cin, cout in zip((3, *cfg[:-1]), cfg))
+    return sum(_conv(cin, cout, 3) for cin, cout in zip((3, *cfg[:-1]), cfg, strict=True))
 
 
 def test_fcn8s_on_vgg16_is_the_papers_134m():

@@ -34,13 +34,13 @@ def _conv(cin: int, cout: int, k: int = 1, bias: bool = False) -> int:
     return cin * cout * k * k + (cout if bias else 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resnet18(decoder: str) -> nn.Module:
     torch.manual_seed(0)
     return build_model("resnet18", decoder, num_classes=5)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _narrow(decoder: str) -> nn.Module:
     """resnet18 + ``decoder`` with 64-channel decoder layers: the same code paths, a fraction of the CPU."""
     torch.manual_seed(0)
@@ -72,7 +72,7 @@ def test_logits_at_the_input_size_and_gradients_reach_every_inference_parameter(
             assert model(torch.randn(1, 3, *size)).shape == (1, 5, *size)
 
 
-@pytest.mark.parametrize("decoder,rates", [("deeplabv3", (12, 24, 36)), ("deeplabv3plus", (12, 24, 36))])
+@pytest.mark.parametrize(("decoder", "rates"), [("deeplabv3", (12, 24, 36)), ("deeplabv3plus", (12, 24, 36))])
 def test_aspp_rates_double_at_output_stride_8(decoder, rates):
     model = build_model("resnet18", decoder, num_classes=3, output_stride=8)
     assert model.encoder.output_stride == 8

@@ -49,9 +49,9 @@ def test_vgg16_bn_pooling_indices_match_its_plain_forward():
         plain = enc(x)
         features, indices = enc.forward_with_indices(x)
     assert [f.shape[-2:] for f in plain] == [(23, 34), (12, 17), (6, 9), (3, 5), (2, 3)]
-    assert all(torch.equal(a, b) for a, b in zip(plain, features))
+    assert all(torch.equal(a, b) for a, b in zip(plain, features, strict=True))
     assert [tuple(i.size) for i in indices] == [(45, 67), (23, 34), (12, 17), (6, 9), (3, 5)]
-    assert all(i.indices.shape == f.shape for i, f in zip(indices, features))
+    assert all(i.indices.shape == f.shape for i, f in zip(indices, features, strict=True))
     # The plain forward stays traceable (fvcore counts FLOPs on a trace).
     assert torch.jit.trace(enc, torch.randn(1, 3, 32, 32), check_trace=False, strict=False) is not None
 
@@ -78,7 +78,7 @@ def test_segnet_on_vgg16_bn_keeps_the_input_size(size):
 
 
 def test_segnet_needs_pooling_indices():
-    with pytest.raises(NotApplicable, match="segnet upsamples with max-pooling indices.*resnet18"):
+    with pytest.raises(NotApplicable, match=r"segnet upsamples with max-pooling indices.*resnet18"):
         build_model("resnet18", "segnet", num_classes=3)
 
 
@@ -98,7 +98,7 @@ def test_refinenets_keep_the_input_size(encoder, decoder, size):
     _forward_backward(build_model(encoder, decoder, num_classes=5), size)
 
 
-@pytest.mark.parametrize("encoder,published", [("resnet50", 27e6), ("resnet101", 46e6)])
+@pytest.mark.parametrize(("encoder", "published"), [("resnet50", 27e6), ("resnet101", 46e6)])
 def test_lw_refinenet_has_the_published_size(encoder, published):
     # Nekrasov et al.: RF-LW-ResNet-50 27 M, -101 46 M (21 classes); ours 27,357,525 and 46,349,653.
     n = count_parameters(build_model(encoder, "lw_refinenet", num_classes=21))

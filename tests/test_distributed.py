@@ -25,7 +25,8 @@ from segbench.train import TrainConfig, Trainer, train_loader
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 8  # the synthetic set's
-RECIPE = TrainConfig(iterations=4, batch_size=4, optimizer="sgd", lr=0.05, momentum=0.9, warmup_iters=0, seed=1)
+RECIPE = TrainConfig(iterations=4, batch_size=4, optimizer="sgd", lr=0.05, momentum=0.9, warmup_iters=0,
+                     seed=1)
 
 
 def _tiny_net() -> nn.Module:
@@ -112,7 +113,7 @@ def test_rank_batches_partition_the_single_process_batches():
 
     one, (a, b) = batches(0, 1), (batches(0, 2), batches(1, 2))
     assert len(one) == len(a) == len(b) == 2  # 10 images, batch 4: the short tail dropped in both
-    assert [x + y for x, y in zip(a, b)] == one
+    assert [x + y for x, y in zip(a, b, strict=True)] == one
     with pytest.raises(ValueError, match="not divisible by 3"):
         distributed.GlobalBatchSampler(10, 4, torch.Generator(), 0, 3)
 
@@ -121,7 +122,8 @@ def test_single_process_order_is_the_shuffled_loader_order_it_replaced():
     """One process keeps the data order of DataLoader(shuffle=True): old runs stay reproducible."""
     data = list(range(10))
     config = TrainConfig(iterations=1, batch_size=4)
-    old = DataLoader(data, batch_size=4, shuffle=True, drop_last=True, generator=torch.Generator().manual_seed(3))
+    old = DataLoader(data, batch_size=4, shuffle=True, drop_last=True,
+                     generator=torch.Generator().manual_seed(3))
     new = train_loader(data, config, torch.Generator().manual_seed(3))
     assert [b.tolist() for b in new] == [b.tolist() for b in old]
 
@@ -148,7 +150,7 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [(["--nproc-per-node", "0"], "--nproc-per-node must be a whole number at least 1, not 0"),
      (["--nproc-per-node", "2", "--train-batch-size", "3"], "training batch size 3 is not divisible by 2 processes")],
 )
@@ -169,7 +171,8 @@ def test_inside_torchrun_the_job_size_decides(monkeypatch, capsys):
     for name, value in {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "2",
                         "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
         monkeypatch.setenv(name, value)
-    rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--nproc-per-node", "3", "--device", "cpu"])
+    rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--nproc-per-node", "3",
+               "--device", "cpu"])
     assert rc == 2 and "inside a torchrun job of 2 processes" in capsys.readouterr().err
 
 
@@ -194,6 +197,6 @@ def test_suite_and_grid_carry_the_process_count(tmp_path, capsys):
     assert cell.train.nproc_per_node == 2
     one_process = replace(cell, train=replace(cell.train, nproc_per_node=1))
     assert cell.fingerprint != one_process.fingerprint  # a 2-process result is not reused for 1 process
-    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--iterations", "1", "--device", "cpu",
-               "--nproc-per-node", "-1", "--out", str(tmp_path / "run")])
+    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--iterations", "1",
+               "--device", "cpu", "--nproc-per-node", "-1", "--out", str(tmp_path / "run")])
     assert rc == 2 and "--nproc-per-node must be a whole number at least 1, not -1" in capsys.readouterr().err

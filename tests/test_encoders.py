@@ -55,7 +55,7 @@ def test_features_match_their_declared_specs(name, output_stride):
     assert max(s.stride for s in specs) == encoder.output_stride == min(output_stride, encoder.output_stride)
     assert encoder.output_stride <= output_stride
     assert [s.stride for s in specs] == sorted(s.stride for s in specs)
-    for f, spec in zip(features, specs):
+    for f, spec in zip(features, specs, strict=True):
         assert f.shape[1] == spec.channels
         assert abs(f.shape[2] - math.ceil(h / spec.stride)) <= 1
         assert abs(f.shape[3] - math.ceil(w / spec.stride)) <= 1

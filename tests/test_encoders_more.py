@@ -11,11 +11,11 @@ import torch
 from torch import nn
 from torchvision import models
 
+from segbench.grid import parse_names
 from segbench.measure.params import count_parameters
 from segbench.models import build_model
 from segbench.models.decoders import DECODERS
 from segbench.models.decoders.base import NotApplicable
-from segbench.grid import parse_names
 from segbench.models.encoders import ENCODERS, create_encoder, is_encoder_name
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.models.spec import MissingFeature
@@ -30,7 +30,7 @@ def assert_matches_specs(encoder: nn.Module, features: list[torch.Tensor], h: in
     """Channels exact; sizes within one pixel of ceil(H / stride)."""
     specs = encoder.feature_specs
     assert len(features) == len(specs)
-    for f, spec in zip(features, specs):
+    for f, spec in zip(features, specs, strict=True):
         assert f.shape[1] == spec.channels
         assert abs(f.shape[2] - math.ceil(h / spec.stride)) <= 1, (spec, f.shape)
         assert abs(f.shape[3] - math.ceil(w / spec.stride)) <= 1, (spec, f.shape)
@@ -184,7 +184,7 @@ def test_drn_is_natively_output_stride_8():
 def test_drn_with_a_stride_32_decoder_is_not_applicable(decoder):
     """A real incompatibility: these decoders tap stride-16/32 features, which DRN does not have."""
     specs = create_encoder("drn_c_26").feature_specs
-    with pytest.raises(MissingFeature, match="no feature at stride .*emits strides 2, 4, 8, 8, 8"):
+    with pytest.raises(MissingFeature, match=r"no feature at stride .*emits strides 2, 4, 8, 8, 8"):
         DECODERS.get(decoder)(specs, 3)
     with pytest.raises(NotApplicable, match=f"{decoder} on drn_c_26: no feature at stride"):
         build_model("drn_c_26", decoder, num_classes=3)

@@ -48,7 +48,7 @@ def test_default_executor_isolates_gpu_timings_only():
 
 
 @pytest.mark.parametrize(
-    "args,message",
+    ("args", "message"),
     [
         (["--executor", "dask"], "unknown executor 'dask'; valid: local, subprocess, ray"),
         (["--executor", "local", "--timeout", "5"], "a timeout needs the subprocess or ray executor"),
@@ -67,7 +67,8 @@ def test_bad_executor_options_are_one_line(args, message, tmp_path, capsys):
 
 def test_ray_missing_says_how_to_install_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    rc = main(["grid", "--profile-only", "--device", "cpu", "--executor", "ray", "--out", str(tmp_path / "r")])
+    rc = main(["grid", "--profile-only", "--device", "cpu", "--executor", "ray",
+               "--out", str(tmp_path / "r")])
     assert rc == 2
     assert capsys.readouterr().err == "error: the ray executor needs Ray: pip install 'segbench[ray]'\n"
 
@@ -95,7 +96,8 @@ def test_a_cell_that_kills_its_process_is_recorded_and_the_grid_goes_on(tmp_path
     assert table.loc["crash_hard", "error"].startswith("cell process died: exit code -11 (SIGSEGV)")
     assert table.loc["crash_hard", ["params", "latency_ms_median"]].isna().all()
     assert table.loc["skip", "status"] == "ok" and table.loc["skip", "params"] > 0
-    records = {r["decoder"]: r for r in (json.loads(p.read_text()) for p in (tmp_path / "cells").glob("*.json"))}
+    records = {r["decoder"]: r
+               for r in (json.loads(p.read_text()) for p in (tmp_path / "cells").glob("*.json"))}
     pids = {records[d]["worker_pid"] for d in ("crash_hard", "skip")}
     assert os.getpid() not in pids and len(pids) == 2  # a fresh process per cell
     assert records["skip"]["executor"] == "subprocess" and records["skip"]["concurrent_cells"] == []
@@ -119,7 +121,8 @@ def test_subprocess_training_reports_progress_to_the_parent(tmp_path):
     data = data_choice("synthetic", None, options={"size": 32, "length": 4})
     cell = with_training(_cells("skip")[0], data, TrainConfig(iterations=2, batch_size=2))
     events = []
-    result = run_grid([cell], tmp_path, SubprocessExecutor(), timing=FAST_TIMING, on_train_event=events.append)
+    result = run_grid([cell], tmp_path, SubprocessExecutor(), timing=FAST_TIMING,
+                      on_train_event=events.append)
     assert result.table.loc[0, "status"] == "ok" and result.table.loc[0, "miou"] >= 0
     assert [e.iteration for e in events] == [1, 2, 2]  # each step, then the epoch's end with validation
     assert events[-1].val_miou is not None and all(e.total == 2 for e in events)

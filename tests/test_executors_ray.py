@@ -179,7 +179,8 @@ def test_a_worker_that_keeps_dying_is_recorded_crashed_with_the_reason(ray_head,
     killer = threading.Thread(target=kill_every_worker, daemon=True)
     killer.start()
     try:
-        result = run_grid(_cells("slow_skip"), tmp_path, RayExecutor(address, max_retries=1), timing=FAST_TIMING)
+        result = run_grid(_cells("slow_skip"), tmp_path, RayExecutor(address, max_retries=1),
+                          timing=FAST_TIMING)
     finally:
         done.set()
         killer.join()
@@ -202,5 +203,6 @@ def test_an_interrupted_ray_grid_keeps_its_cells_and_resumes(ray_head, tmp_path)
     assert first.interrupted and len(first.ran) == 1 and not ray.is_initialized()  # driver let go of Ray
     kept = _records(tmp_path)
     resumed = run_grid(cells, tmp_path, RayExecutor(address), timing=FAST_TIMING)
-    assert resumed.reused == first.ran and sorted(resumed.ran + resumed.reused) == sorted(c.cell_id for c in cells)
+    assert resumed.reused == first.ran
+    assert sorted(resumed.ran + resumed.reused) == sorted(c.cell_id for c in cells)
     assert {k: v for k, v in _records(tmp_path).items() if k in kept} == kept  # not run again

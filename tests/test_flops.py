@@ -18,7 +18,7 @@ def test_resnet18_matches_torchvision_published_macs():
 
 
 @pytest.mark.parametrize(
-    "encoder,published_gflops",
+    ("encoder", "published_gflops"),
     [("mobilenet", 6.2), ("shufflenet_rtseg", 2.0)],
     ids=["SkipNet-MobileNet", "SkipNet-ShuffleNet"],
 )

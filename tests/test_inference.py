@@ -1,8 +1,12 @@
-"""Inference add-ons: TTA, attention to scale, the convolutional CRF, MC dropout, and their place in the grid."""
+"""Inference add-ons and their place in the grid.
+
+TTA, attention to scale, the convolutional CRF and MC dropout.
+"""
 
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +50,11 @@ class SizeRecorder(nn.Module):
         return self.conv(x)
 
 
-# --- test-time augmentation -------------------------------------------------------------------------------------
+# --- test-time augmentation ---------------------------------------------------------------------------------
 
 def test_tta_with_one_view_is_the_plain_model_exactly():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 5, 3)).eval()
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 5, 3)).eval()
     x = torch.randn(1, 3, 24, 36)
     with torch.no_grad():
         assert torch.equal(MultiScaleFlip(model, (1.0,), flip=False)(x), model(x))
@@ -66,7 +71,8 @@ def test_flip_tta_of_a_flip_equivariant_model_is_the_model():
 
 
 def test_flip_tta_changes_a_model_that_is_not_mirror_symmetric():
-    model = nn.Conv2d(3, 4, (1, 3), padding=(0, 1)).eval()  # looks at the left and right neighbours differently
+    # looks at the left and right neighbours differently
+    model = nn.Conv2d(3, 4, (1, 3), padding=(0, 1)).eval()
     x = torch.randn(1, 3, 8, 8)
     with torch.no_grad():
         out = MultiScaleFlip(model, (1.0,), flip=True).eval()(x)
@@ -84,10 +90,10 @@ def test_multiscale_runs_each_scale_and_returns_the_input_size():
     torch.testing.assert_close(out.exp().sum(1), torch.ones(1, 40, 60))  # log of averaged probabilities
 
 
-# --- configuration ----------------------------------------------------------------------------------------------
+# --- configuration ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    "kwargs,message",
+    ("kwargs", "message"),
     [
         ({"tta_scales": "0.75,x"}, "--tta-scales takes a comma list of numbers, e.g. 0.75,1,1.25; not '0.75,x'"),
         ({"tta_scales": "0,1"}, "test-time scales must be in (0, 4], not 0,1"),
@@ -110,14 +116,15 @@ def test_cell_carries_add_on_columns_and_plain_cells_keep_their_fingerprint():
     tta = with_inference(plain, from_flags(InferenceSpec, {"tta_scales": "0.75,1,1.25", "flip": True,
                                                            "crf": True}).config())
     key = tta.key()
-    assert (key["tta_scales"], key["tta_flip"], key["crf"], key["crf_iterations"]) == ("0.75,1,1.25", True, True, 5)
+    assert (key["tta_scales"], key["tta_flip"], key["crf"], key["crf_iterations"]) == (
+        "0.75,1,1.25", True, True, 5)
     assert plain.key()["tta_scales"] is None and plain.key()["mc_samples"] is None
     assert tta.cell_id == plain.cell_id + "__ms0.75-1-1.25_flip_crf5"
     assert tta.fingerprint != plain.fingerprint
     assert plain.fingerprint == "5a67b2fd5e61ca6c"  # as before add-ons existed: old runs resume untouched
 
 
-# --- CRF ---------------------------------------------------------------------------------------------------------
+# --- CRF ----------------------------------------------------------------------------------------------------
 
 def _normalised(rgb: torch.Tensor) -> torch.Tensor:
     crf = ConvCRF()
@@ -167,7 +174,7 @@ def test_crf_is_differentiable():
         assert p.grad is not None and torch.isfinite(p.grad) and p.grad != 0
 
 
-# --- MC dropout --------------------------------------------------------------------------------------------------
+# --- MC dropout ---------------------------------------------------------------------------------------------
 
 def test_mc_dropout_refuses_a_model_without_dropout():
     model = build_model("mobilenet", "skip", 3)
@@ -177,7 +184,8 @@ def test_mc_dropout_refuses_a_model_without_dropout():
 
 def test_mc_dropout_samples_dropout_only_and_writes_maps(tmp_path):
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Dropout(0.5), nn.Conv2d(8, 4, 1))
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.Dropout(0.5),
+                          nn.Conv2d(8, 4, 1))
     model.eval()
     running = model[1].running_mean.clone()
     mc = MCDropout(model, samples=8)
@@ -191,14 +199,15 @@ def test_mc_dropout_samples_dropout_only_and_writes_maps(tmp_path):
     assert torch.equal(model[1].running_mean, running) and not model.training  # BN untouched, mode restored
     assert not torch.allclose(result.mean, deterministic.softmax(1))  # the passes were stochastic
     paths = save_uncertainty_maps(result, ["a", "b"], tmp_path / "maps")
-    assert sorted(p.name for p in paths) == ["a_entropy.png", "a_variance.png", "b_entropy.png", "b_variance.png"]
+    assert sorted(p.name for p in paths) == [
+        "a_entropy.png", "a_variance.png", "b_entropy.png", "b_variance.png"]
     entropy = np.asarray(Image.open(tmp_path / "maps" / "b_entropy.png"))
     assert entropy.shape == (12, 10) and entropy.dtype == np.uint8
     expected = np.round((result.entropy[1].numpy() / math.log(4)).clip(0, 1) * 255)
     assert np.abs(entropy.astype(float) - expected).max() <= 1
 
 
-# --- attention to scale ------------------------------------------------------------------------------------------
+# --- attention to scale -------------------------------------------------------------------------------------
 
 def test_attention_to_scale_trains_end_to_end():
     model = ScaleAttention(SizeRecorder(classes=3), num_classes=3, scales=(1.0, 0.5))
@@ -239,19 +248,20 @@ def test_attention_keeps_the_models_auxiliary_heads():
     assert model.eval()(torch.randn(1, 3, 16, 16)).shape == (1, 3, 16, 16)
 
 
-# --- grid, suites and CLI ----------------------------------------------------------------------------------------
+# --- grid, suites and CLI -----------------------------------------------------------------------------------
 
 def test_grid_records_add_ons_and_their_cost(tmp_path):
     out = tmp_path / "run"
-    common = ["grid", "--encoders", "mobilenet", "--decoders", "skip", "--size", "64x64", "--num-classes", "4",
-              "--device", "cpu", "--profile-only", "--out", str(out), *FAST_CLI]
+    common = ["grid", "--encoders", "mobilenet", "--decoders", "skip", "--size", "64x64",
+              "--num-classes", "4", "--device", "cpu", "--profile-only", "--out", str(out), *FAST_CLI]
     assert main(common) == 0
     # into the same run, so the plain and augmented rows sit side by side
     assert main([*common, "--tta-scales", "1,1.5", "--flip", "--crf", "--crf-iterations", "1"]) == 0
     # skip has no dropout: a not-applicable row, and a grid with no cell ok exits 1
     assert main([*common, "--mc-samples", "2"]) == 1
     table = pd.read_csv(out / "table.csv")
-    assert len(table) == 3 and {"tta_scales", "tta_flip", "crf", "mc_samples", "attention_scales"} <= set(table)
+    assert len(table) == 3
+    assert {"tta_scales", "tta_flip", "crf", "mc_samples", "attention_scales"} <= set(table)
     rows = table.fillna({"tta_scales": "plain"}).set_index("tta_scales")
     assert rows.loc["plain", "status"] == "ok" and pd.isna(rows.loc["plain", "crf"])
     augmented = rows.loc["1,1.5"]
@@ -263,8 +273,8 @@ def test_grid_records_add_ons_and_their_cost(tmp_path):
 
 
 def test_grid_rejects_bad_add_on_options(tmp_path, capsys):
-    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--profile-only", "--tta-scales", "1,-1",
-               "--out", str(tmp_path / "r")])
+    rc = main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--profile-only",
+               "--tta-scales", "1,-1", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: test-time scales must be in (0, 4]") and err.count("\n") == 1
 
@@ -292,7 +302,8 @@ def test_grid_trains_with_attention_and_scores_with_mc_dropout(tmp_path):
     out = tmp_path / "run"
     assert main(["grid", "--encoders", "mobilenet", "--decoders", "deeplabv3", "--dataset", "synthetic",
                  "--iterations", "2", "--train-batch-size", "2", "--size", "64x64", "--device", "cpu",
-                 "--attention-scales", "1,0.5", "--mc-samples", "2", "--crf", "--out", str(out), *FAST_CLI]) == 0
+                 "--attention-scales", "1,0.5", "--mc-samples", "2", "--crf", "--out", str(out),
+                 *FAST_CLI]) == 0
     (row,) = pd.read_csv(out / "table.csv").to_dict("records")
     assert row["status"] == "ok" and 0 <= row["miou"] <= 100
     assert (row["attention_scales"], row["mc_samples"], row["crf"]) == ("1,0.5", 2, True)
@@ -367,7 +378,8 @@ def test_crf_does_not_lower_miou_on_camvid(camvid_root):
     test_set = build_dataset("camvid", camvid_root, "test", transform=reduced)
     loader = eval_loader(Subset(test_set, range(40)))
     plain = evaluate(model, loader, 11, 11, torch.device("cpu")).miou
-    refined = evaluate(apply_inference(model, InferenceConfig(crf=True)), loader, 11, 11, torch.device("cpu")).miou
+    with_crf = apply_inference(model, InferenceConfig(crf=True))
+    refined = evaluate(with_crf, loader, 11, 11, torch.device("cpu")).miou
     assert refined >= plain > 5
 
 
@@ -376,5 +388,5 @@ def test_shipped_inference_suite(monkeypatch, camvid_root):
 
     monkeypatch.chdir(SUITES_DIR.parent)
     cells = load_suite("inference").cells
-    assert [c.inference.tag if c.inference else "" for c in cells] == ["", "ms0.75-1-1.25_flip", "crf5", "mc8",
-                                                                         "att1-0.5"]
+    assert [c.inference.tag if c.inference else "" for c in cells] == [
+        "", "ms0.75-1-1.25_flip", "crf5", "mc8", "att1-0.5"]

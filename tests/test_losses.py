@@ -1,4 +1,6 @@
-"""Training losses: hand-computed values, the ignore index, gradients, and --loss through train, grid and suites.
+"""Training losses: hand-computed values, the ignore index, gradients, and --loss everywhere.
+
+--loss is tried through train, grid and suites.
 
 The shared case: 2 classes, logits 1x2x2x2 with class 0 at 0 and class 1 at
 (ln 3, 0, -ln 3, ln 3), so p(class 1) = (3/4, 1/2, 1/4, 3/4); labels
@@ -57,8 +59,10 @@ def test_cross_entropy_is_unchanged():
     expected = (math.log(4 / 3) + math.log(2) + math.log(4 / 3) + math.log(4)) / 4
     assert float(build_loss("ce", IGNORE)(logits, target)) == pytest.approx(expected)
     # class weights (1, 2): a weighted mean, sum w_y * nll / sum w_y
-    weighted = (2 * math.log(4 / 3) + 2 * math.log(2) + 1 * math.log(4 / 3) + 1 * math.log(4)) / (2 + 2 + 1 + 1)
-    assert float(build_loss("ce", IGNORE, torch.tensor([1.0, 2.0]))(logits, target)) == pytest.approx(weighted)
+    weighted = ((2 * math.log(4 / 3) + 2 * math.log(2) + 1 * math.log(4 / 3) + 1 * math.log(4))
+                / (2 + 2 + 1 + 1))
+    ce = build_loss("ce", IGNORE, torch.tensor([1.0, 2.0]))
+    assert float(ce(logits, target)) == pytest.approx(weighted)
 
 
 def test_focal_down_weights_easy_pixels():
@@ -68,7 +72,7 @@ def test_focal_down_weights_easy_pixels():
     assert terms[0] == pytest.approx(math.log(4 / 3) / 16) and terms[3] == pytest.approx(9 / 16 * math.log(4))
     assert float(build_loss("focal", IGNORE)(logits, target)) == pytest.approx(sum(terms) / 4)
     w = {0: 1.0, 1: 2.0}
-    weighted = sum(w[y] * t for y, t in zip(LABELS, terms)) / sum(w[y] for y in LABELS)
+    weighted = sum(w[y] * t for y, t in zip(LABELS, terms, strict=True)) / sum(w[y] for y in LABELS)
     focal = build_loss("focal", IGNORE, torch.tensor([1.0, 2.0]))
     assert float(focal(logits, target)) == pytest.approx(weighted)
     # gamma 0 is cross-entropy, weights included
@@ -228,9 +232,9 @@ def test_train_records_its_loss(tmp_path, small_synthetic):
 
 def test_grid_records_the_loss_as_a_key_column(tmp_path, small_synthetic):
     out = tmp_path / "run"
-    assert main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--dataset", "synthetic", "--loss",
-                 "lovasz", "--iterations", "2", "--train-batch-size", "2", "--size", "64x64", "--device", "cpu",
-                 "--out", str(out), *FAST_CLI]) == 0
+    assert main(["grid", "--encoders", "mobilenet", "--decoders", "skip", "--dataset", "synthetic",
+                 "--loss", "lovasz", "--iterations", "2", "--train-batch-size", "2", "--size", "64x64",
+                 "--device", "cpu", "--out", str(out), *FAST_CLI]) == 0
     table = pd.read_csv(out / "table.csv")
     assert list(table["train_loss"]) == ["lovasz"] and list(table["status"]) == ["ok"]
     assert list(table.columns[: len(KEY_COLUMNS)]) == KEY_COLUMNS and "train_loss" in KEY_COLUMNS
@@ -254,7 +258,7 @@ def test_tables_compare_losses_and_never_average_across_them(tmp_path):
     runs = []
     for loss, mious in {"ce": (60.0, 62.0), "dice": (58.0, 65.0)}.items():
         run = tmp_path / loss
-        for decoder, miou in zip(("skip", "unet"), mious):
+        for decoder, miou in zip(("skip", "unet"), mious, strict=True):
             write_record(run, _loss_record(loss, decoder, miou))
         write_table(run)
         runs.append(run)
@@ -292,7 +296,8 @@ def test_a_suite_chooses_its_loss(tmp_path):
     path.write_text(SUITE)
     assert [c.train.loss for c in load_suite(str(path)).cells] == ["focal"]
     path.write_text(SUITE.replace('"focal"', '"x"'))
-    with pytest.raises(SuiteError, match=r"\[train\] loss \(line 12\): unknown loss 'x'; valid: ce, dice, focal"):
+    with pytest.raises(SuiteError,
+                       match=r"\[train\] loss \(line 12\): unknown loss 'x'; valid: ce, dice, focal"):
         load_suite(str(path))
     path.write_text(SUITE.replace('"focal"', "3"))
     with pytest.raises(SuiteError, match=r"\[train\] loss: must be str, got 3 \(line 12\)"):
@@ -301,7 +306,10 @@ def test_a_suite_chooses_its_loss(tmp_path):
 
 @pytest.mark.parametrize("command", ["train", "grid"])
 def test_an_unknown_loss_is_one_line_and_exit_2(command, capsys, tmp_path):
-    args = ["--encoder", "mobilenet", "--decoder", "skip"] if command == "train" else ["--encoders", "mobilenet"]
+    if command == "train":
+        args = ["--encoder", "mobilenet", "--decoder", "skip"]
+    else:
+        args = ["--encoders", "mobilenet"]
     assert main([command, *args, "--loss", "x", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == "error: unknown loss 'x'; valid: ce, dice, focal, lovasz, ohem\n"
     assert not (tmp_path / "o").exists()

@@ -73,7 +73,7 @@ def random_batches(rng, num_batches=4, shape=(2, 17, 23), num_classes=6, ignore_
 
 def accumulate(preds, targets, num_classes, ignore_index=255) -> ConfusionMatrix:
     cm = ConfusionMatrix(num_classes, ignore_index)
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         cm.update(torch.from_numpy(p), torch.from_numpy(t))
     return cm
 
@@ -182,7 +182,7 @@ def test_dtypes(pred_dtype, target_dtype):
     rng = np.random.default_rng(6)
     preds, targets = random_batches(rng, num_batches=2, num_classes=12, ignore_index=200)
     cm = ConfusionMatrix(12, ignore_index=200)
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         cm.update(torch.from_numpy(p).to(pred_dtype), torch.from_numpy(t).to(target_dtype))
     assert cm.matrix.dtype == torch.int64
     assert_matches(cm.compute(), reference(preds, targets, 12, 200))

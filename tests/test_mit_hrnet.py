@@ -26,7 +26,9 @@ def _millions(model: torch.nn.Module, **kwargs) -> float:
 
 
 # SegFormer, Table 1 (ADE20K, 150 classes): encoder, decoder, whole model, in millions.
-SEGFORMER = {"segformer_b0": (3.4, 0.4, 3.8), "segformer_b1": (13.1, 0.6, 13.7), "segformer_b2": (24.2, 3.3, 27.5)}
+SEGFORMER = {
+    "segformer_b0": (3.4, 0.4, 3.8), "segformer_b1": (13.1, 0.6, 13.7), "segformer_b2": (24.2, 3.3, 27.5),
+}
 
 
 @pytest.mark.parametrize("name", sorted(SEGFORMER))
@@ -40,7 +42,7 @@ def test_segformer_parameters_match_the_paper(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name,gmacs", [("segformer_b0", 8.4), ("segformer_b1", 15.9)])
+@pytest.mark.parametrize(("name", "gmacs"), [("segformer_b0", 8.4), ("segformer_b1", 15.9)])
 def test_segformer_flops_at_512_match_the_paper(name, gmacs):
     """Table 1's ADE20K "Flops" at 512x512, multiply-adds as the authors' counter gives them.
 
@@ -50,25 +52,33 @@ def test_segformer_flops_at_512_match_the_paper(name, gmacs):
 
 
 def test_mit_encoder_counts_exclude_the_imagenet_classifier():
-    """The 3.7 / 14.0 / 25.4 M often quoted are ImageNet classifiers (PVT v2's); MiT's encoder is 3.32 / 13.15 / 24.20."""
+    """The 3.7 / 14.0 / 25.4 M often quoted are ImageNet classifiers (PVT v2's).
+
+    MiT's encoder is 3.32 / 13.15 / 24.20 M.
+    """
     counts = [count_parameters(create_encoder(n)) for n in ("mit_b0", "mit_b1", "mit_b2")]
     assert counts == [3_319_392, 13_151_424, 24_196_288]
-    with_head = [c + w * 1000 + 1000 for c, w in zip(counts, (256, 512, 512))]
-    assert all(h / 1e6 < q for h, q in zip(with_head, (3.7, 14.0, 25.4)))
+    with_head = [c + w * 1000 + 1000 for c, w in zip(counts, (256, 512, 512), strict=True)]
+    assert all(h / 1e6 < q for h, q in zip(with_head, (3.7, 14.0, 25.4), strict=True))
 
 
-@pytest.mark.parametrize("name,widths", [("mit_b0", (32, 64, 160, 256)), ("mit_b1", (64, 128, 320, 512))])
+@pytest.mark.parametrize(("name", "widths"), [
+    ("mit_b0", (32, 64, 160, 256)), ("mit_b1", (64, 128, 320, 512)),
+])
 def test_mit_emits_strides_4_to_32_rounding_up(name, widths):
     encoder = create_encoder(name).eval()
-    assert encoder.feature_specs == tuple(FeatureSpec(c, s) for c, s in zip(widths, (4, 8, 16, 32)))
+    strides = (4, 8, 16, 32)
+    assert encoder.feature_specs == tuple(FeatureSpec(c, s) for c, s in zip(widths, strides, strict=True))
     with torch.no_grad():
         features = encoder(torch.randn(1, 3, 45, 67))
-    assert [f.shape[1:] for f in features] == [(c, -(-45 // s), -(-67 // s)) for c, s in zip(widths, (4, 8, 16, 32))]
+    assert [f.shape[1:] for f in features] == [
+        (c, -(-45 // s), -(-67 // s)) for c, s in zip(widths, strides, strict=True)]
 
 
 @pytest.mark.parametrize("decoder", ["segformer", "hrnetv2", "ocr"])
 def test_new_decoders_need_strides_4_to_32(decoder):
-    with pytest.raises(NotApplicable, match="no feature at stride 16; the encoder emits strides 2, 4, 8, 8, 8"):
+    with pytest.raises(NotApplicable,
+                       match="no feature at stride 16; the encoder emits strides 2, 4, 8, 8, 8"):
         build_model("drn_d_22", decoder, num_classes=3)
 
 
@@ -77,9 +87,11 @@ def test_mit_dilation_keeps_sequence_reduction_and_parameters():
     encoder = create_encoder("mit_b0", output_stride=8).eval()
     assert count_parameters(encoder) == count_parameters(plain)
     assert [s.stride for s in encoder.feature_specs] == [4, 8, 8, 8]
-    reductions = [(b.attn.reduce.stride if b.attn.reduce is not None else None) for b in encoder.stages[2].blocks]
+    reductions = [(b.attn.reduce.stride if b.attn.reduce is not None else None)
+                  for b in encoder.stages[2].blocks]
     assert reductions == [(2, 2), (2, 2)]
-    assert encoder.stages[3].embed.dilation == (2, 2) and encoder.stages[3].blocks[0].ffn.dwconv.dilation == (4, 4)
+    assert encoder.stages[3].embed.dilation == (2, 2)
+    assert encoder.stages[3].blocks[0].ffn.dwconv.dilation == (4, 4)
     with torch.no_grad():
         features = encoder(torch.randn(1, 3, 45, 67))
     assert [tuple(f.shape[-2:]) for f in features] == [(12, 17), (6, 9), (6, 9), (6, 9)]
@@ -94,7 +106,7 @@ def test_segformer_embed_dim_is_in_the_decoder_name():
 
 
 @pytest.mark.parametrize(
-    "alias,pair",
+    ("alias", "pair"),
     [
         ("segformer_b0", ("mit_b0", "segformer")),
         ("segformer_b1", ("mit_b1", "segformer")),
@@ -133,7 +145,7 @@ def test_hrnet_w48_ocr_is_the_published_70_3_m():
 def test_hrnet_emits_the_stem_and_four_branches():
     encoder = create_encoder("hrnet_w18").eval()
     assert encoder.feature_specs == tuple(
-        FeatureSpec(c, s) for c, s in zip((64, 18, 36, 72, 144), (2, 4, 8, 16, 32))
+        FeatureSpec(c, s) for c, s in zip((64, 18, 36, 72, 144), (2, 4, 8, 16, 32), strict=True)
     )
     with torch.no_grad():
         features = encoder(torch.randn(1, 3, 45, 67))
@@ -173,7 +185,10 @@ def test_ocr_returns_its_soft_regions_for_supervision_only_in_training():
 
 
 def test_hrnet_w18_with_its_head_learns_at_an_odd_size():
-    """The registry sweep runs HRNet only under -m slow (hundreds of small convs); this is its default cell."""
+    """The registry sweep runs HRNet only under -m slow (hundreds of small convs).
+
+    This is its default cell.
+    """
     model = build_model("hrnet_w18", "hrnetv2", num_classes=3)
     out = model(torch.randn(2, 3, 45, 67))
     assert out.shape == (2, 3, 45, 67)

@@ -5,17 +5,16 @@ import torch
 
 from segbench.measure.params import count_parameters
 from segbench.models import DECODERS, ENCODERS, build_model
+from segbench.models.decoders import NotApplicable
 from segbench.models.decoders.base import bilinear_upsampler
 from segbench.models.spec import FeatureSpec, align_to, feature_at
-
-from segbench.models.decoders import NotApplicable
 
 # Left out of the default (CI) run, run with `pytest -m slow`: big encoders, and FCN's 7x7x4096 fc6.
 # Wider variants run the code paths of the narrow ones: stdc2 those of stdc1, mit_b1/mit_b2 and segformer_768
 # those of mit_b0 and segformer. HRNet (hundreds of small convs) is covered by tests/test_mit_hrnet.py.
 HEAVY_ENCODERS = {
-    "vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny", "stdc2", "hrnet_w18", "hrnet_w48",
-    "mit_b1", "mit_b2",
+    "vgg16", "vgg16_bn", "resnet50", "resnet101", "xception", "convnext_tiny", "stdc2", "hrnet_w18",
+    "hrnet_w48", "mit_b1", "mit_b2",
 }
 HEAVY_DECODERS = {"fcn32s", "fcn16s", "fcn8s", "segformer_768"}
 
@@ -27,7 +26,7 @@ def _cases():
             yield pytest.param(e, d, marks=[pytest.mark.slow] if heavy else [], id=f"{e}+{d}")
 
 
-@pytest.mark.parametrize("encoder,decoder", list(_cases()))
+@pytest.mark.parametrize(("encoder", "decoder"), list(_cases()))
 def test_forward_backward_at_odd_sizes(encoder, decoder):
     """Logits at the input size in eval mode; in training mode every head (auxiliary ones too) learns."""
     try:
@@ -109,7 +108,8 @@ def test_a_decoder_declares_its_needs_and_the_builder_says_not_applicable():
 
     DECODERS.add("needs_indices_test", NeedsIndices, paper="-", year=0, needs="pooling indices")
     try:
-        with pytest.raises(NotApplicable, match="needs_indices_test upsamples with max-pooling indices.*resnet18"):
+        with pytest.raises(NotApplicable,
+                           match=r"needs_indices_test upsamples with max-pooling indices.*resnet18"):
             build_model("resnet18", "needs_indices_test", num_classes=3)
     finally:
         DECODERS._entries.pop("needs_indices_test")

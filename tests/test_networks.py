@@ -50,7 +50,7 @@ def test_a_training_step_reaches_every_inference_parameter(name: str) -> None:
     out = model(torch.randn(2, 3, 64, 64))
     outs = out if isinstance(out, tuple) else (out,)
     maps = [o.logits if isinstance(o, BoundaryLogits) else o for o in outs]
-    for o, m in zip(outs, maps):
+    for o, m in zip(outs, maps, strict=True):
         assert m.shape == (2, 1 if isinstance(o, BoundaryLogits) else 4, 64, 64)
     sum(m.float().mean() for m in maps).backward()
     unreached = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]

@@ -36,7 +36,7 @@ def tiramisu_params(growth: int, layers: list[int], classes: int) -> int:
         total += bn(c) + conv(c, c, k=1)
     total += sum(bn(c + i * growth) + conv(c + i * growth, growth) for i in range(layers[depth]))
     new = layers[depth] * growth
-    for n, skip in zip(layers[depth + 1 :], reversed(skips)):
+    for n, skip in zip(layers[depth + 1 :], reversed(skips), strict=True):
         total += conv(new, new)  # transposed conv keeps the channel count
         c = new + skip
         total += sum(bn(c + i * growth) + conv(c + i * growth, growth) for i in range(n))
@@ -45,7 +45,10 @@ def tiramisu_params(growth: int, layers: list[int], classes: int) -> int:
 
 
 def frrn_params(encoder: list[tuple[int, int]], decoder: list[tuple[int, int]], classes: int) -> int:
-    """FRRN, Table 1: RU = two 3x3 conv-BN; FRRU = two 3x3 conv-BN on [pooling, pooled residual] + 1x1 to 32."""
+    """FRRN, Table 1.
+
+    RU = two 3x3 conv-BN; FRRU = two 3x3 conv-BN on [pooling, pooled residual] + 1x1 to 32.
+    """
 
     def ru(c: int) -> int:
         return 2 * (conv(c, c, bias=False) + bn(c))

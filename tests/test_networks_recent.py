@@ -208,7 +208,8 @@ def test_segmentation_loss_scores_boundary_outputs_with_their_own_weight() -> No
     main, aux = torch.randn(2, 3, 16, 16), torch.randn(2, 3, 16, 16)
     edges = torch.randn(2, 1, 16, 16)
     ce = nn.CrossEntropyLoss(ignore_index=255)
-    total = segmentation_loss((main, aux, BoundaryLogits(edges, boundary_loss, 20.0)), target, ce, aux_weight=0.4)
+    outputs = (main, aux, BoundaryLogits(edges, boundary_loss, 20.0))
+    total = segmentation_loss(outputs, target, ce, aux_weight=0.4)
     expected = ce(main, target) + 0.4 * ce(aux, target) + 20.0 * boundary_loss(edges, target, 255)
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 

@@ -14,8 +14,8 @@ from torch import nn
 
 from segbench.measure.flops import count_flops
 from segbench.measure.params import count_parameters
-from segbench.models.decoders.base import TrainingOnly
 from segbench.models.decoders import BoundaryLogits
+from segbench.models.decoders.base import TrainingOnly
 from segbench.models.detail_guidance import detail_loss, detail_target
 from segbench.models.encoders import create_encoder
 from segbench.models.encoders.stdc import STDCModule, conv_bn_relu
@@ -58,7 +58,9 @@ IMAGENET_FIGURES = [("stdc1", 8.44e6, 813e6), ("stdc2", 12.47e6, 1446e6)]
 
 
 @pytest.mark.parametrize(("name", "paper_params", "paper_macs"), IMAGENET_FIGURES)
-def test_stdc_matches_the_papers_imagenet_parameters(name: str, paper_params: float, paper_macs: float) -> None:
+def test_stdc_matches_the_papers_imagenet_parameters(
+    name: str, paper_params: float, paper_macs: float
+) -> None:
     # 8.44 M and 12.47 M here too (8,441,504 and 12,471,968, the classifier's 2,048 BN parameters left out).
     assert count_parameters(STDCImageNet(name)) == pytest.approx(paper_params, rel=0.005)
 
@@ -77,7 +79,8 @@ def test_stdc_matches_the_papers_imagenet_flops(name: str, paper_params: float, 
 @pytest.mark.parametrize(("name", "repeats"), [("stdc1", [2, 2, 2]), ("stdc2", [4, 5, 3])])
 def test_stdc_stages_repeat_the_module_as_table_1(name: str, repeats: list[int]) -> None:
     encoder = create_encoder(name)
-    assert [sum(isinstance(m, STDCModule) for m in stage.modules()) for stage in encoder.stages[2:]] == repeats
+    modules = [sum(isinstance(m, STDCModule) for m in stage.modules()) for stage in encoder.stages[2:]]
+    assert modules == repeats
     assert [s.channels for s in encoder.feature_specs] == [32, 64, 256, 512, 1024]
 
 
@@ -122,7 +125,8 @@ def test_stdc_seg_trains_auxiliary_and_detail_heads_only() -> None:
     assert extra == aux + detail
     outs = model.train()(torch.randn(2, 3, 64, 96))
     assert len(outs) == 4
-    assert [isinstance(o, BoundaryLogits) and o.loss is detail_loss for o in outs] == [False, False, False, True]
+    guided = [isinstance(o, BoundaryLogits) and o.loss is detail_loss for o in outs]
+    assert guided == [False, False, False, True]
     assert outs[-1].logits.shape == (2, 1, 64, 96)
     with torch.no_grad():
         assert type(model.eval()(torch.randn(1, 3, 64, 96))) is torch.Tensor
@@ -191,7 +195,7 @@ def test_pp_liteseg_fuses_with_a_spatial_weight_between_zero_and_one() -> None:
     with torch.no_grad():
         out = fusion(low, high)
     assert out.shape == (1, 32, 16, 24)
-    assert weights[0].shape == (1, 1, 16, 24) and 0 <= weights[0].min() and weights[0].max() <= 1
+    assert weights[0].shape == (1, 1, 16, 24) and weights[0].min() >= 0 and weights[0].max() <= 1
 
 
 def test_pp_liteseg_deep_supervision_is_training_only() -> None:
@@ -205,16 +209,20 @@ def test_pp_liteseg_deep_supervision_is_training_only() -> None:
 
 def ge_params(cin: int, cout: int, stride: int) -> int:
     mid = 6 * cin
-    body = conv(cin, cin, 3) + bn(cin) + conv(cin, mid, 3, groups=cin) + bn(mid) + conv(mid, cout, 1) + bn(cout)
+    body = (conv(cin, cin, 3) + bn(cin) + conv(cin, mid, 3, groups=cin) + bn(mid)
+            + conv(mid, cout, 1) + bn(cout))
     if stride == 1:
         return body
-    return body + conv(mid, mid, 3, groups=mid) + bn(mid) + conv(cin, cin, 3, groups=cin) + bn(cin) + conv(cin, cout, 1) + bn(cout)
+    return (body + conv(mid, mid, 3, groups=mid) + bn(mid) + conv(cin, cin, 3, groups=cin) + bn(cin)
+            + conv(cin, cout, 1) + bn(cout))
 
 
 def test_bisenetv2_count_is_table_1_counted_by_hand() -> None:
-    detail = conv(3, 64, 3) + bn(64) + 4 * (conv(64, 64, 3) + bn(64)) + conv(64, 128, 3) + 2 * conv(128, 128, 3)
+    detail = (conv(3, 64, 3) + bn(64) + 4 * (conv(64, 64, 3) + bn(64)) + conv(64, 128, 3)
+              + 2 * conv(128, 128, 3))
     detail += 3 * bn(128)
-    stem = conv(3, 16, 3) + bn(16) + conv(16, 8, 1) + bn(8) + conv(8, 16, 3) + bn(16) + conv(32, 16, 3) + bn(16)
+    stem = (conv(3, 16, 3) + bn(16) + conv(16, 8, 1) + bn(8) + conv(8, 16, 3) + bn(16)
+            + conv(32, 16, 3) + bn(16))
     ge = ge_params(16, 32, 2) + ge_params(32, 32, 1) + ge_params(32, 64, 2) + ge_params(64, 64, 1)
     ge += ge_params(64, 128, 2) + 3 * ge_params(128, 128, 1)
     ce = bn(128) + conv(128, 128, 1) + bn(128) + conv(128, 128, 3) + bn(128)

@@ -45,7 +45,7 @@ def _record(encoder: str, decoder: str, seed: int | None, rng: np.random.Generat
         "latency_samples_ms": samples, "flops_uncounted": {}, "timed_iters": 20,
     }
     if seed is None:  # --profile-only: no accuracy
-        return record | {m: math.nan for m in ["miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s"]}
+        return record | dict.fromkeys(["miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s"], math.nan)
     per_class = rng.uniform(0, 80, len(CLASSES))
     per_class[3] = math.nan  # a class absent from prediction and ground truth
     history = [{"epoch": e, "iteration": 60 * e, "loss": 2.0 / e + 0.1 * rng.random(), "lr": 1e-3,
@@ -64,7 +64,7 @@ def make_run(run_dir: Path, seed: int | None, checkpoint: bool = False) -> Path:
         for decoder in DECODERS:
             record = _record(encoder, decoder, seed, rng)
             if (encoder, decoder) == ("vgg16", "dilation"):
-                record |= {m: math.nan for m in METRICS} | {"status": "oom", "error": "OutOfMemoryError"}
+                record |= dict.fromkeys(METRICS, math.nan) | {"status": "oom", "error": "OutOfMemoryError"}
                 record.update(latency_samples_ms=[], per_class_iou=None, train_history=None)
             write_record(run_dir, record)
     write_table(run_dir)
@@ -121,7 +121,7 @@ def test_bad_format_and_metric_name_the_valid_ones(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", None)
     with pytest.raises(ValueError, match="valid: " + ", ".join(FORMATS)):
         make_plots([run], tmp_path / "plots", fmt="jpg")
-    with pytest.raises(ValueError, match="valid numeric columns: .*latency_ms_median"):
+    with pytest.raises(ValueError, match=r"valid numeric columns: .*latency_ms_median"):
         make_plots([run], tmp_path / "plots", metric="speed")
     assert not (tmp_path / "plots").exists()
 

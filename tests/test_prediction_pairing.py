@@ -1,4 +1,7 @@
-"""``score`` pairs predictions named the ways other tools name them, on the real layouts, and refuses ambiguity."""
+"""``score`` pairs predictions named the ways other tools name them.
+
+On the real layouts; and it refuses ambiguity.
+"""
 
 from __future__ import annotations
 

@@ -30,17 +30,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_terminating_signal_is_raised_as_an_interrupt_and_the_handler_restored(signum):
-    before = signal.getsignal(signum)
-    with pytest.raises(Terminated) as info, terminate_as_interrupt():
+    def signal_and_wait() -> None:
         os.kill(os.getpid(), signum)
         time.sleep(5)  # interrupted long before
+
+    before = signal.getsignal(signum)
+    with pytest.raises(Terminated) as info, terminate_as_interrupt():
+        signal_and_wait()
     assert isinstance(info.value, KeyboardInterrupt) and info.value.signum == signum
     assert signal.getsignal(signum) == before
 
 
 def test_a_second_signal_does_not_cut_the_clean_up_short():
     cleaned = False
-    with pytest.raises(Terminated), terminate_as_interrupt():
+
+    def signal_and_clean_up() -> None:
+        nonlocal cleaned
         try:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
@@ -48,6 +53,9 @@ def test_a_second_signal_does_not_cut_the_clean_up_short():
             os.kill(os.getpid(), signal.SIGTERM)  # e.g. a scheduler that insists
             time.sleep(0.05)
             cleaned = True
+
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        signal_and_clean_up()
     assert cleaned
 
 

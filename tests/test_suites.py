@@ -27,7 +27,8 @@ def test_rtseg_suite_is_the_study_s_grid():
 
 def test_smoke_suite_trains_on_synthetic_deterministically():
     suite = load_suite("smoke")
-    assert {c.dataset for c in suite.cells} == {"synthetic"} and all(c.train.deterministic for c in suite.cells)
+    assert {c.dataset for c in suite.cells} == {"synthetic"}
+    assert all(c.train.deterministic for c in suite.cells)
     assert suite.compare["baseline"] == "results/baselines/smoke"
 
 
@@ -65,11 +66,13 @@ min_time = 0.0
 
 
 @pytest.mark.parametrize(
-    "text,message",
+    ("text", "message"),
     [
         (GOOD.replace("sizes", "sizez"), r"\[grid\] sizez: unknown key; valid: encoders.* \(line 4\)"),
-        (GOOD.replace('devices = ["cpu"]', 'devices = "cpu"'), r"\[grid\] devices: must be list\[str\].*\(line 5\)"),
-        (GOOD.replace("min_iters = 2", "min_iters = 2.5"), r"\[measure\] min_iters: must be int, got 2.5 \(line 9\)"),
+        (GOOD.replace('devices = ["cpu"]', 'devices = "cpu"'),
+         r"\[grid\] devices: must be list\[str\].*\(line 5\)"),
+        (GOOD.replace("min_iters = 2", "min_iters = 2.5"),
+         r"\[measure\] min_iters: must be int, got 2.5 \(line 9\)"),
         (GOOD.replace('"mobilenet"', '"mobilenot"'), r"\[grid\].*unknown encoder 'mobilenot'; valid: "),
         (GOOD.replace('"64x64"', '"64by64"'), r"\[grid\] sizes.*malformed size '64by64'"),
         (GOOD + "\n[bogus]\nx = 1\n", r"\[bogus\]: unknown section; valid: suite, grid"),
@@ -89,7 +92,7 @@ def test_malformed_suites_fail_in_one_line(tmp_path, text, message):
 
 
 def test_unknown_suite_lists_shipped_ones():
-    with pytest.raises(SuiteError, match="suite 'nope' not found.*shipped suites: .*smoke"):
+    with pytest.raises(SuiteError, match=r"suite 'nope' not found.*shipped suites: .*smoke"):
         load_suite("nope")
 
 

@@ -179,7 +179,7 @@ def test_long_table_one_row_per_model(runs: list[Path]):
 
 def test_settings_are_not_averaged_together(tmp_path: Path, runs: list[Path]):
     other = make_run(tmp_path / "bigger", 0, input_h=720, input_w=960)
-    with pytest.raises(ValueError, match="input_h: 360, 720.*filters"):
+    with pytest.raises(ValueError, match=r"input_h: 360, 720.*filters"):
         pivot_table([*runs, other], "miou")
     table = pivot_table([*runs, other], "miou", filters={"input_h": 720})
     assert table["n"].to_numpy().tolist() == [[1, 1], [1, 1]]
@@ -202,7 +202,7 @@ def test_bad_columns_are_named(runs: list[Path], kwargs: dict, message: str):
 
 
 def test_missing_run_and_bad_format_are_named(tmp_path: Path, runs: list[Path]):
-    with pytest.raises(FileNotFoundError, match="no run at .*nowhere"):
+    with pytest.raises(FileNotFoundError, match=r"no run at .*nowhere"):
         pivot_table([*runs, tmp_path / "nowhere"], "miou")
     with pytest.raises(ValueError, match="unknown value column 'fps'"):
         long_table(runs, ["fps"])

@@ -30,7 +30,7 @@ def test_lr_factor_warms_up_linearly_then_decays_by_poly():
 
 
 @pytest.mark.parametrize(
-    "kwargs,message",
+    ("kwargs", "message"),
     [({}, "exactly one training budget"), ({"epochs": 1, "iterations": 2}, "exactly one"),
      ({"iterations": 0}, "must be positive"), ({"iterations": 1, "optimizer": "lamb"}, "valid: sgd, adamw")],
 )

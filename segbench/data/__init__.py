@@ -8,6 +8,7 @@ this package to get every built-in dataset registered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,9 @@ def build_dataset(
     **options: Any,
 ) -> SegmentationDataset:
     """Build a registered dataset; ``transform=None`` gives full-size normalised samples."""
-    return DATASETS.get(name)(root=root, split=split, transform=transform, **options)
+    # every registered dataset takes a root (the synthetic one ignores it), unlike the base class
+    factory: Callable[..., SegmentationDataset] = DATASETS.get(name)
+    return factory(root=root, split=split, transform=transform, **options)
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -136,7 +136,10 @@ class FileDataset(SegmentationDataset):
         return image.stem
 
     def prediction_names(self, index: int) -> tuple[str, ...]:
-        """The sample id or the image file's stem, bare or in the image's subfolders (see data.predictions)."""
+        """The sample id or the image file's stem, bare or in the image's subfolders.
+
+        See :func:`segbench.data.predictions.names_for_image`.
+        """
         return names_for_image(self.stems[index], self.files[index][0], self.root)
 
     def __len__(self) -> int:

@@ -43,9 +43,13 @@ class CamVid(FileDataset):
         for part in parts:
             image_dir = self.require_dir(self.root / part)
             label_dir = self.require_dir(self.root / f"{part}annot")
+
+            def label_for(image: Path, label_dir: Path = label_dir) -> Path:
+                return label_dir / image.name
+
             files += self.pair(
                 sorted(image_dir.glob("*.png")),
-                lambda image, label_dir=label_dir: label_dir / image.name,
+                label_for,
                 labels=label_dir.glob("*.png"),
                 where=image_dir,
             )

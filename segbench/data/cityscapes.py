@@ -88,7 +88,10 @@ class Cityscapes(FileDataset):
 
 @DATASETS.register("cityscapes_coarse", paper=PAPER + " (coarse annotations)", year=2016)
 class CityscapesCoarse(Cityscapes):
-    """Cityscapes ``gtCoarse``: train (2,975), train_extra (19,998), val (500) and train_all (both train sets)."""
+    """Cityscapes ``gtCoarse``.
+
+    Splits: train (2,975), train_extra (19,998), val (500) and train_all (both train sets).
+    """
 
     info = DatasetInfo(
         name="cityscapes_coarse",

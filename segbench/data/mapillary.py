@@ -167,10 +167,13 @@ class MapillaryVistas(FileDataset):
             found = [(str(e["readable"]), tuple(e["color"]), bool(e.get("evaluate", True)))
                      for e in json.loads(path.read_text())["labels"]]
         except (ValueError, KeyError, TypeError) as e:
-            raise ValueError(f"{self.info.name}: {path} is not a Vistas config ({type(e).__name__}: {e})") from None
+            raise ValueError(
+                f"{self.info.name}: {path} is not a Vistas config ({type(e).__name__}: {e})") from None
         expected = [(n, tuple(c), i not in self.not_evaluated) for i, (n, c) in enumerate(self.labels)]
         if found != expected:
-            i = next((i for i, (a, b) in enumerate(zip(found, expected)) if a != b), min(len(found), len(expected)))
+            # the first label that differs; where one list is a prefix of the other, the first one past it
+            i = next((i for i, (a, b) in enumerate(zip(found, expected, strict=False)) if a != b),
+                     min(len(found), len(expected)))
             there, here = (x[i] if i < len(x) else "none" for x in (found, expected))
             raise ValueError(
                 f"{self.info.name}: {path} does not match Vistas {self.version}: label {i} is {there} there, "

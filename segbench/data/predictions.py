@@ -51,7 +51,9 @@ class PredictionFolder:
 
 
 def names_for_image(sample_id: str, image: Path, image_root: Path) -> tuple[str, ...]:
-    """The names a prediction of ``image`` may carry: its id or file stem, bare or under any tail of its folders.
+    """The names a prediction of ``image`` may carry.
+
+    Its id or file stem, bare or under any tail of its folders.
 
     For ``leftImg8bit/val/aachen/aachen_..._leftImg8bit.png`` under the root, the
     tails are ``aachen/``, ``val/aachen/`` and ``leftImg8bit/val/aachen/``, so a

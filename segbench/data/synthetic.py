@@ -35,7 +35,8 @@ SYNTHETIC_PALETTE = (
     (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
 )  # fmt: skip
 SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
-DEFAULT_LENGTHS = {"train": 2048, "val": 64, "test": 256}  # a larger test split: less sampling noise in a score
+# a larger test split: less sampling noise in a score
+DEFAULT_LENGTHS = {"train": 2048, "val": 64, "test": 256}
 CACHE_BYTES = 256 * 2**20
 
 # Typical colour of each class; an instance mixes it with a random colour
@@ -92,7 +93,10 @@ def _texture_checks(rng: Rng, u: Array, v: Array, r: Array) -> Array:
 
 
 def _texture_speckle(rng: Rng, u: Array, v: Array, r: Array) -> Array:
-    """Random blocks a few pixels wide (in the object's frame): coarser than sensor noise, so it can be read."""
+    """Random blocks a few pixels wide (in the object's frame).
+
+    Coarser than sensor noise, so it can be read.
+    """
     cell = rng.uniform(*SPECKLE_CELL)
     iu, iv = np.floor(u / cell).astype(np.int64), np.floor(v / cell).astype(np.int64)
     iu -= iu.min()
@@ -212,10 +216,7 @@ def _instance_colours(rng: Rng, class_id: int) -> tuple[Array, Array]:
     """Two tones for an instance: a colour near (not at) the class's, and a darker/lighter partner."""
     colour = (1 - COLOUR_MIX) * BASE_COLOURS[class_id] + COLOUR_MIX * rng.random(3, dtype=np.float32)
     contrast = rng.uniform(*TEXTURE_CONTRAST)
-    if rng.random() < 0.5:
-        partner = colour * (1 - contrast)
-    else:
-        partner = colour + (1 - colour) * contrast
+    partner = colour * (1 - contrast) if rng.random() < 0.5 else colour + (1 - colour) * contrast
     return colour.astype(np.float32), partner.astype(np.float32)
 
 
@@ -362,7 +363,8 @@ class SyntheticShapes(SegmentationDataset):
         if index in self._cache:
             return self._cache[index]
         rng = np.random.default_rng([self.seed, SPLIT_STREAMS[self.split], index])
-        scene = draw_scene(rng, *self.size, max_objects=self.max_objects, ignore_boundary=self.ignore_boundary)
+        scene = draw_scene(rng, *self.size, max_objects=self.max_objects,
+                           ignore_boundary=self.ignore_boundary)
         if len(self._cache) < self._cache_capacity:
             self._cache[index] = scene
         return scene

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -11,7 +12,9 @@ from segbench.inference.tta import resize, scaled_size
 from segbench.models.decoders.base import BoundaryLogits
 
 
-def _resize_output(out: torch.Tensor | BoundaryLogits, size: tuple[int, ...]) -> torch.Tensor | BoundaryLogits:
+def _resize_output(
+    out: torch.Tensor | BoundaryLogits, size: tuple[int, int]
+) -> torch.Tensor | BoundaryLogits:
     if isinstance(out, BoundaryLogits):
         return out.map(lambda logits: resize(logits, size))
     return resize(out, size)
@@ -50,10 +53,10 @@ class ScaleAttention(nn.Module):
         """Per-pixel softmax weights over the scales, ``[N, S, H, W]``."""
         return self.attention(torch.cat(list(per_scale), dim=1)).softmax(dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        size = tuple(x.shape[-2:])
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor | BoundaryLogits, ...]:
+        size = (x.shape[-2], x.shape[-1])
         per_scale: list[torch.Tensor] = []
-        aux: list[torch.Tensor] = []
+        aux: list[torch.Tensor | BoundaryLogits] = []
         for i, scale in enumerate(self.scales):
             out = self.model(resize(x, scaled_size(size, scale)))
             if isinstance(out, tuple):  # training mode with auxiliary heads
@@ -62,7 +65,8 @@ class ScaleAttention(nn.Module):
                     aux = [_resize_output(a, size) for a in extra]
             per_scale.append(resize(out, size))
         w = self.weights(per_scale)
-        fused = sum(w[:, i : i + 1] * logits for i, logits in enumerate(per_scale))
+        # a tensor, not sum()'s 0: there are two scales or more
+        fused = cast(torch.Tensor, sum(w[:, i : i + 1] * logits for i, logits in enumerate(per_scale)))
         if self.training:
             return (fused, *per_scale, *aux)
         return fused

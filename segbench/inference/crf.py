@@ -38,6 +38,9 @@ class ConvCRF(nn.Module):
     normalisation. Returns refined logits (before the last softmax).
     """
 
+    mean: torch.Tensor  # buffers, [1, 3, 1, 1]
+    std: torch.Tensor
+
     def __init__(
         self,
         iterations: int = 5,
@@ -78,7 +81,7 @@ class ConvCRF(nn.Module):
 
     def kernel(self, image: torch.Tensor) -> torch.Tensor:
         """Both kernels, each normalised over the window and weighted: ``[N, k*k-1, H, W]``."""
-        size = tuple(image.shape[-2:])
+        size = (image.shape[-2], image.shape[-1])
         r = self.window // 2
         rgb = image * self.std + self.mean
         rgb_pad = F.pad(rgb, (r, r, r, r))
@@ -100,7 +103,7 @@ class ConvCRF(nn.Module):
         if image.shape[-2:] != unary.shape[-2:]:
             sizes = f"{tuple(image.shape[-2:])} and {tuple(unary.shape[-2:])}"
             raise ValueError(f"the CRF's image and unary must have one size, not {sizes}")
-        size = tuple(unary.shape[-2:])
+        size = (unary.shape[-2], unary.shape[-1])
         r = self.window // 2
         dtype = torch.promote_types(unary.dtype, torch.float32)  # fp32 under autocast, fp64 for gradcheck
         unary = unary.to(dtype)
@@ -110,6 +113,7 @@ class ConvCRF(nn.Module):
             q_pad = F.pad(logits.softmax(dim=1), (r, r, r, r))
             message = torch.zeros_like(unary)
             for o, (dy, dx) in enumerate(self.offsets()):
-                message.addcmul_(kernel[:, o : o + 1], self._shifted(q_pad, dy, dx, size))  # in place: no copies
+                # in place: no copies
+                message.addcmul_(kernel[:, o : o + 1], self._shifted(q_pad, dy, dx, size))
             logits = unary + message
         return logits

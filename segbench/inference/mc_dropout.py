@@ -25,7 +25,10 @@ def dropout_layers(model: nn.Module) -> list[nn.Module]:
 
 @dataclass(frozen=True)
 class Uncertainty:
-    """Per-pixel results of the passes: mean probabilities ``[N, C, H, W]``; entropy, variance ``[N, H, W]``."""
+    """Per-pixel results of the passes.
+
+    Mean probabilities ``[N, C, H, W]``; entropy and variance ``[N, H, W]``.
+    """
 
     mean: torch.Tensor
     entropy: torch.Tensor

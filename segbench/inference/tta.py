@@ -47,7 +47,7 @@ class MultiScaleFlip(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         if self.training or (self.num_views == 1 and self.scales[0] == 1.0):
             return self.model(x)
-        size = tuple(x.shape[-2:])
+        size = (x.shape[-2], x.shape[-1])
         probs = None
         for scale in self.scales:
             view = resize(x, scaled_size(size, scale))

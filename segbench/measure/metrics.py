@@ -211,6 +211,6 @@ def score_arrays(
     targets = [targets] if isinstance(targets, np.ndarray) else targets
     if len(preds) != len(targets):
         raise ValueError(f"{len(preds)} predictions but {len(targets)} targets")
-    for p, t in zip(preds, targets):
+    for p, t in zip(preds, targets, strict=True):
         cm.update(_as_label_tensor(p), _as_label_tensor(t))
     return cm.compute()
