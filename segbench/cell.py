@@ -91,7 +91,7 @@ def run_cell(
         record.status, record.error = Status.NOT_APPLICABLE, str(e)
     except torch.cuda.OutOfMemoryError as e:
         record.status, record.error = Status.OOM, _one_line(e)
-    except Exception as e:  # noqa: BLE001 - any failure of a cell becomes its record
+    except Exception as e:
         record.status, record.error, record.traceback = Status.FAILED, _one_line(e), traceback.format_exc()
     finally:
         if torch.cuda.is_available():

@@ -25,7 +25,6 @@ import pandas as pd
 from rich.markup import escape
 from rich.table import Table
 
-from segbench.inputs import read_json
 from segbench.outputs import prepare_dir, writing
 from segbench.results import COLUMNS as COLUMNS_DESCRIBED
 from segbench.results import KEY_COLUMNS, column
@@ -204,8 +203,8 @@ class Comparison:
         lines = [
             f"## segbench compare: {self.headline()}",
             "",
-            f"Baseline `{self.baseline}`, current `{self.current}`: {len(self.findings)} checks on "
-            f"{self.matched} matched cells; {self.tolerances.describe()}.",
+            (f"Baseline `{self.baseline}`, current `{self.current}`: {len(self.findings)} checks on "
+             f"{self.matched} matched cells; {self.tolerances.describe()}."),
         ]
         lines += [f"> {note}" for note in self.notes]
         sections = [
@@ -342,7 +341,7 @@ def _index(run: _Run, columns: Sequence[str]) -> dict[tuple, dict[str, Any]]:
         key = _key(row, columns)
         if key in rows:
             raise ValueError(
-                f"two cells of {run.path} share the key {dict(zip(columns, key))}; "
+                f"two cells of {run.path} share the key {dict(zip(columns, key, strict=True))}; "
                 "compare runs with one cell per key (or ignore fewer key columns)"
             )
         rows[key] = row
@@ -498,7 +497,7 @@ def compare_runs(
         comparison.notes.append("A side has no run.json: device and torch version could not be checked.")
 
     for key, b in base_rows.items():
-        where = dict(zip(columns, key))
+        where = dict(zip(columns, key, strict=True))
         c = cur_rows.get(key)
         if c is None:
             comparison.removed.append(_cell_label(b))

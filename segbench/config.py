@@ -107,7 +107,7 @@ class InferenceConfig:
 
 
 #: Columns of a cell without add-ons (what records from before add-ons read as).
-PLAIN_COLUMNS = {k: None for k in InferenceConfig().columns()}
+PLAIN_COLUMNS = dict.fromkeys(InferenceConfig().columns())
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ class CellConfig:
     @property
     def measure_fingerprint(self) -> str:
         """Hash of how the cell is timed: other settings re-measure the cell (its training is kept)."""
-        return _hash({f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("fingerprint") == "measure"})
+        measured = [f.name for f in fields(self) if f.metadata.get("fingerprint") == "measure"]
+        return _hash({name: getattr(self, name) for name in measured})
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""

@@ -34,7 +34,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
     """
     shared = {
         "dataset": {str(d) for d in frame["dataset"].fillna("-")} if "dataset" in frame else {"-"},
-        "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"])},
+        "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"], strict=True)},
         "batch": set(frame["batch_size"]),
         "prec.": set(frame["precision"]),
         "device": set(frame["device"]),
@@ -98,6 +98,6 @@ def metrics_table(
     for key, value in summary.items():
         table.add_row(key, _num(value, ".2f") if isinstance(value, float) else str(value))
     table.add_section()
-    for name, iou in zip(class_names, per_class_iou):
+    for name, iou in zip(class_names, per_class_iou, strict=True):
         table.add_row(f"IoU {name}", _num(iou, ".2f"))
     return table

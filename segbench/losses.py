@@ -30,7 +30,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.recipe import DEFAULT_LOSS
 from segbench.registry import Registry
 
 LossFactory = Callable[..., nn.Module]  # (ignore_index, weight[, label_smoothing])

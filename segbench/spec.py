@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from typing import Annotated, Any, Optional, TypeVar, Union
+from typing import Annotated, Any, TypeVar, Union
 
 import typer
 
@@ -39,16 +39,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 Given = dict[type, dict[str, Any]]
 
 
-def setting(default: Any, help: str, *, flag: str | None = None, param: str | None = None,  # noqa: A002
+def setting(default: Any, help: str, *, flag: str | None = None, param: str | None = None,
             sep: str = ",", cli: bool = True, panel: str | None = None, rule: Rule | None = None) -> Any:
     """A section field: its default, its help, its flag (default ``--<name>``), list separator and rule.
 
     ``rule`` is the value's rule where :data:`segbench.checks.RULES` has none for the name.
     """
-    metadata = {"help": help, "flag": flag, "param": param, "sep": sep, "cli": cli, "panel": panel, "rule": rule}
-    if isinstance(default, dict):
-        return field(default_factory=dict, metadata=metadata)
-    return field(default=default, metadata=metadata)
+    return field(default=default, metadata=setting_metadata(help, flag=flag, param=param, sep=sep, cli=cli,
+                                                            panel=panel, rule=rule))
+
+
+def setting_metadata(help: str, *, flag: str | None = None, param: str | None = None, sep: str = ",",
+                     cli: bool = True, panel: str | None = None, rule: Rule | None = None) -> dict[str, Any]:
+    """The metadata of a section field (see :func:`setting`), for a field made with ``field()`` itself."""
+    return {"help": help, "flag": flag, "param": param, "sep": sep, "cli": cli, "panel": panel, "rule": rule}
 
 
 class SpecError(ValueError):
@@ -111,8 +115,8 @@ class DataSpec:
     train_split: str = setting("train", "Split to train on.", panel=DATA)
     val_split: str | None = setting("val", "Split to validate on each epoch ('' for none).", panel=DATA)
     eval_split: str | None = setting(None, "Split to report (default test, else val).", panel=DATA)
-    options: dict[str, Any] = setting({}, "Keyword options of the dataset (e.g. the synthetic set's size).",
-                                      cli=False)
+    options: dict[str, Any] = field(default_factory=dict, metadata=setting_metadata(
+        "Keyword options of the dataset (e.g. the synthetic set's size).", cli=False))
 
     def choice(self) -> Any:
         """The checked dataset (:class:`segbench.config.DataChoice`): names, splits and files exist."""
@@ -472,7 +476,7 @@ def _annotation(flag: Flag) -> tuple[Any, Any]:
     """The Typer annotation of a generated option, and its default: None, "not given"."""
     f, meta = flag.field, flag.field.metadata
     hint, _ = _unwrap_optional(_hints(flag.section)[f.name])
-    cli_type: Any = Optional[str] if _item_type(hint) is not None else Optional[hint]
+    cli_type: Any = str | None if _item_type(hint) is not None else hint | None
     names = [flag.flag] if meta.get("flag") or hint is not bool else []
     shown = _shown_default(f, meta["sep"])
     text = meta["help"] + (rf" \[default: {shown}]" if shown is not None else "")  # escaped: not rich markup

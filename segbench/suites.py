@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from segbench.config import CellConfig
+from segbench.config import CellConfig, model_label
 from segbench.executors import EXECUTORS
 from segbench.inputs import read_text
-from segbench.config import model_label
 from segbench.spec import BenchmarkSpec, SpecError, spec_from_toml
 
 if sys.version_info >= (3, 11):

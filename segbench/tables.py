@@ -175,7 +175,7 @@ def long_table(
     settings = _varying_settings(frame)  # a pretrained and a scratch cell are two rows, never two seeds
     group = ["encoder", "decoder", *settings]
     table = pd.concat(_aggregate(frame, group, columns), axis=1, names=["stat", "metric"])
-    table.index = pd.Index([_row_label(dict(zip(group, key))) for key in table.index], name="model")
+    table.index = pd.Index([_row_label(dict(zip(group, key, strict=True))) for key in table.index], name="model")
     table.attrs = {"kind": "long", "columns": columns, "context": run_context(runs, frame)}
     return table
 
@@ -204,7 +204,7 @@ def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, An
         names = sorted({str(e[field]) for e in envs if e.get(field)})
         device_names.append(f"{' / '.join(names) or device} ({'GPU' if field == 'gpu' else 'CPU'})")
     return {
-        "input_sizes": sorted({f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"])}),
+        "input_sizes": sorted({f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"], strict=True)}),
         "batch_size": _unique(frame, "batch_size"),
         "precision": _unique(frame, "precision"),
         "device": device_names,
@@ -236,8 +236,8 @@ def caption_text(title: str, metrics: Sequence[str], context: Mapping[str, Any],
     if any(m in ("gflops", "gmacs") for m in metrics):
         sentences.append("GFLOPs = 2 x multiply-adds (fvcore; GMACs = multiply-adds), per image at batch 1")
     if any(m not in ACCURACY for m in metrics):
-        setting = f"Input {words('input_sizes') or '?'}, batch size {words('batch_size') or '?'}, " \
-                  f"{words('precision') or '?'} precision, on {words('device') or 'an unrecorded device'}"
+        setting = (f"Input {words('input_sizes') or '?'}, batch size {words('batch_size') or '?'}, "
+                   f"{words('precision') or '?'} precision, on {words('device') or 'an unrecorded device'}")
         if context.get("threads"):
             setting += f" with {words('threads')} threads"
         if context.get("torch"):

@@ -41,7 +41,7 @@ from segbench.losses import build_loss
 from segbench.measure.metrics import SegMetrics
 from segbench.models.decoders.base import BoundaryLogits
 from segbench.outputs import open_atomic
-from segbench.recipe import OPTIMIZERS, TrainConfig
+from segbench.recipe import TrainConfig
 
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
 #: Read the loss back from the device only this often: every read is a host sync.
@@ -233,7 +233,7 @@ class Trainer:
     def _set_lr(self) -> float:
         c = self.config
         factor = lr_factor(self.progress(), self.state.iteration, c.warmup_iters, c.poly_power)
-        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs, strict=True):
             group["lr"] = base * factor
         return self.base_lrs[0] * factor
 

@@ -17,7 +17,6 @@ import torch
 
 from segbench.cell import CellConfig
 from segbench.cli import main
-from segbench.data import synthetic
 from segbench.losses import (
     LOSSES,
     DiceLoss,
@@ -306,10 +305,7 @@ def test_a_suite_chooses_its_loss(tmp_path):
 
 @pytest.mark.parametrize("command", ["train", "grid"])
 def test_an_unknown_loss_is_one_line_and_exit_2(command, capsys, tmp_path):
-    if command == "train":
-        args = ["--encoder", "mobilenet", "--decoder", "skip"]
-    else:
-        args = ["--encoders", "mobilenet"]
+    args = ["--encoder", "mobilenet", "--decoder", "skip"] if command == "train" else ["--encoders", "mobilenet"]
     assert main([command, *args, "--loss", "x", "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == "error: unknown loss 'x'; valid: ce, dice, focal, lovasz, ohem\n"
     assert not (tmp_path / "o").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import torch
 import typer
@@ -41,9 +41,10 @@ EVAL_INFERENCE = ("tta_scales", "flip", "crf", "crf_iterations", "mc_samples")
 @options(DataSpec, TrainSpec, InferenceSpec, enable=("precision", "channels_last"), exclude=EVAL_INFERENCE)
 def train(
     ctx: typer.Context,
-    encoder: Annotated[Optional[str], typer.Option(help="Encoder name (with --decoder).")] = None,
-    decoder: Annotated[Optional[str], typer.Option(help="Decoder name (with --encoder).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
+    encoder: Annotated[str | None, typer.Option(help="Encoder name (with --decoder).")] = None,
+    decoder: Annotated[str | None, typer.Option(help="Decoder name (with --encoder).")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
     device: Device = "auto",
     pretrained: Annotated[bool, typer.Option(help="Start from cached ImageNet weights.")] = False,
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
@@ -51,7 +52,7 @@ def train(
     ),
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace the checkpoints and log in --out made with another model or recipe.")] = False,
-    given: Optional[Given] = None,
+    given: Given | None = None,
 ) -> None:
     """Train one model (resuming from --out/last.pt if present), then score it on the evaluation split.
 
@@ -168,16 +169,16 @@ def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining
 def eval_(
     ctx: typer.Context,
     checkpoint: Annotated[Path, typer.Option(help="A last.pt or best.pt written by train or grid.")],
-    dataset: Annotated[Optional[str], typer.Option(help="Dataset (default: the one trained on).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (default: the one trained on).")] = None,
     data_root: DataRoot = None,
-    split: Annotated[Optional[str], typer.Option(help="Split to score (default test, else val).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split to score (default test, else val).")] = None,
     device: Device = "auto",
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    uncertainty_dir: Annotated[Optional[Path], typer.Option(
+    uncertainty_dir: Annotated[Path | None, typer.Option(
         help="With --mc-samples: write <stem>_entropy.png and <stem>_variance.png here.",
         rich_help_panel=INFERENCE,
     )] = None,
-    given: Optional[Given] = None,
+    given: Given | None = None,
 ) -> None:
     """Score a trained model's checkpoint on a dataset split (optionally with inference add-ons)."""
     try:

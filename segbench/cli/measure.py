@@ -6,7 +6,7 @@ import signal
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -21,8 +21,8 @@ from segbench.losses import LOSSES
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_entries, model_label
 from segbench.outputs import prepare_dir
-from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.rundir import DamagedRecordWarning
+from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
 from segbench.spec import (
     BenchmarkSpec,
@@ -69,9 +69,9 @@ def grid(
     profile_only: Annotated[bool, typer.Option(help="Skip training and accuracy: cost columns only.")] = False,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
+        Path | None, typer.Option("--out", help="Run directory (default results/runs/<run_id>/).")
     ] = None,
-    given: Optional[Given] = None,
+    given: Given | None = None,
 ) -> None:
     """Train, score and measure every encoder x decoder pair (and --models): mIoU, params, GFLOPs, latency, memory.
 
@@ -165,13 +165,13 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: boo
 def run(
     ctx: typer.Context,
     suite: Annotated[str, typer.Argument(help="Suite name (suites/NAME.toml) or path to a TOML file.")],
-    include: Annotated[Optional[list[str]], typer.Option(help="Only cells matching this glob (id or enc+dec).")] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option(help="Skip cells matching this glob.")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only cells matching this glob (id or enc+dec).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip cells matching this glob.")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Rerun cells that failed in --out.")] = False,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
+        Path | None, typer.Option("--out", help="Run directory (default results/runs/<suite>-<time>/).")
     ] = None,
-    given: Optional[Given] = None,
+    given: Given | None = None,
 ) -> None:
     """Run a suite: its grid, training recipe and measurement settings, from one TOML file.
 

@@ -6,9 +6,9 @@ their options are made from those fields (:func:`segbench.spec.options`).
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-DataRoot = Annotated[Optional[str], typer.Option(help="Dataset root folder.", rich_help_panel="Data")]
+DataRoot = Annotated[str | None, typer.Option(help="Dataset root folder.", rich_help_panel="Data")]

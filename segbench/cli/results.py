@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,13 +21,14 @@ from segbench.tables import long_table, pivot_table, render, render_long
 def compare(
     baseline: Annotated[Path, typer.Argument(help="Baseline run directory or table.csv.")],
     current: Annotated[Path, typer.Argument(help="Current run directory or table.csv.")],
-    suite: Annotated[Optional[str], typer.Option(help="Take tolerances from this suite's [compare].")] = None,
-    latency_factor: Annotated[Optional[float], typer.Option(help="Slower than this factor (and significant) fails.")] = None,
-    memory_ratio: Annotated[Optional[float], typer.Option(help="Peak memory above this ratio fails.")] = None,
-    miou_drop: Annotated[Optional[float], typer.Option(help="mIoU lower by more than these points fails.")] = None,
-    latency_gate: Annotated[Optional[bool], typer.Option(help="Gate on latency (else informational).")] = None,
-    ignore_keys: Annotated[Optional[str], typer.Option(help="Key columns left out of matching, e.g. seed.")] = None,
-    markdown: Annotated[Optional[Path], typer.Option(help="Also write a markdown summary here (CI comment).")] = None,
+    suite: Annotated[str | None, typer.Option(help="Take tolerances from this suite's [compare].")] = None,
+    latency_factor: Annotated[float | None, typer.Option(
+        help="Slower than this factor (and significant) fails.")] = None,
+    memory_ratio: Annotated[float | None, typer.Option(help="Peak memory above this ratio fails.")] = None,
+    miou_drop: Annotated[float | None, typer.Option(help="mIoU lower by more than these points fails.")] = None,
+    latency_gate: Annotated[bool | None, typer.Option(help="Gate on latency (else informational).")] = None,
+    ignore_keys: Annotated[str | None, typer.Option(help="Key columns left out of matching, e.g. seed.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write a markdown summary here (CI comment).")] = None,
     update: Annotated[bool, typer.Option(help="Make CURRENT the new baseline at BASELINE, on purpose.")] = False,
 ) -> None:
     """Compare a run with a baseline: exit 1 on any regression or when no cell matched, 0 otherwise.
@@ -78,7 +79,7 @@ def table(
     cols: Annotated[str, typer.Option(help="Column for the columns.")] = "decoder",
     long: Annotated[bool, typer.Option("--long", help="One row per model with --columns instead.")] = False,
     columns: Annotated[str, typer.Option(help="Columns of the long form.")] = "params,gflops,throughput_img_s,miou",
-    where: Annotated[Optional[list[str]], typer.Option("--where", help="Filter, e.g. --where input_h=360.")] = None,
+    where: Annotated[list[str] | None, typer.Option("--where", help="Filter, e.g. --where input_h=360.")] = None,
     output_format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.markdown,
 ) -> None:
     """Print a paper table: encoder x decoder of one metric, or a long table of models."""

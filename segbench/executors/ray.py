@@ -39,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from segbench.cell import CellConfig, failure_record
-from segbench.record import Status
+from segbench.executors.base import CellJob, TrainCallback
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
-from segbench.executors.base import CellJob, TrainCallback
+from segbench.record import Status
 
 INSTALL_HINT = "the ray executor needs Ray: pip install 'segbench[ray]'"
 
 
-def import_ray():  # noqa: ANN201 - the ray module
+def import_ray():
     """``ray``, or a ValueError that says how to install it."""
     try:
         import ray

@@ -28,17 +28,17 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import segbench
 from segbench.cell import CellConfig, failure_record
-from segbench.record import Status
+from segbench.executors.base import CellJob, TrainCallback
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
-from segbench.executors.base import CellJob, TrainCallback
+from segbench.record import Status
 
 _EOF = ("eof", None)
 #: How long a child that has sent its record may take to exit before it is killed.
@@ -59,7 +59,7 @@ def _read_messages(stream: BinaryIO, messages: queue.Queue) -> None:
         while True:
             try:
                 messages.put(pickle.load(stream))
-            except Exception:  # noqa: BLE001 - EOF, or a message cut short by the child's death
+            except Exception:
                 messages.put(_EOF)
                 return
 

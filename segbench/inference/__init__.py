@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 from segbench.config import PLAIN_COLUMNS, InferenceConfig
-
 from segbench.inference.attention import ScaleAttention
 from segbench.inference.crf import ConvCRF
 from segbench.inference.mc_dropout import MCDropout, Uncertainty, save_uncertainty_maps
