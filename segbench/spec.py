@@ -384,6 +384,11 @@ def _from_flag(text: str, hint: Any, sep: str, flag: str) -> Any:
     """A flag's text as the field's type: a list split on ``sep``, numbers parsed, each error one line."""
     inner, _ = _unwrap_optional(hint)
     item = _item_type(inner)
+    if item is None and inner in (int, float):  # typer has parsed these already; the Python API may not have
+        try:
+            return inner(text)
+        except ValueError:
+            raise ValueError(f"{flag} takes {'a whole number' if inner is int else 'a number'}; not '{text}'") from None
     if item is None:
         return text
     parts = [p.strip() for p in text.split(sep) if p.strip()]

@@ -287,3 +287,15 @@ def test_a_suite_and_the_flags_time_alike():
     assert suite.min_s == 30.0 and suite.max_s >= 30.0
     path_cells = load_suite("smoke").cells
     assert {c.timing for c in path_cells} == {MeasureSpec(warmup_iters=1, min_iters=5, min_time=0.2).timing("cpu")}
+
+
+def test_seed_takes_a_comma_list_in_grid():
+    from segbench.cli.measure import grid_spec
+    from segbench.spec import DataSpec, ExecutionSpec, GridSpec, InferenceSpec, MeasureSpec, TrainSpec, from_flags
+
+    given = {GridSpec: {"encoders": ("mobilenet",), "decoders": ("skip",), "sizes": ("64x64",),
+                        "devices": ("cpu",)},
+             DataSpec: {}, TrainSpec: vars(from_flags(TrainSpec, {"seeds": "0,1", "iterations": "2"})),
+             MeasureSpec: {}, InferenceSpec: {}, ExecutionSpec: {}}
+    cells = grid_spec(given, profile_only=False).cells()
+    assert [c.train.seed for c in cells] == [0, 1] and len({c.cell_id for c in cells}) == 2
