@@ -154,7 +154,7 @@ def test_full_disk_train_leaves_no_temporary_checkpoint(small_disk, capsys):
     """The checkpoint (~40 MB) cannot fit in 2 MiB: one line, and no .last.pt.*.tmp behind."""
     out = small_disk / "train"
     rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--device", "cpu", "--iterations", "1",
-               "--batch-size", "2", "--val-split", "", "--lr-warmup", "0", "--out", str(out)])
+               "--train-batch-size", "2", "--val-split", "", "--lr-warmup", "0", "--out", str(out)])
     assert_one_line(capsys, rc, out / "last.pt", "no space left", progress=True)
     assert not _temporaries(small_disk) and not (out / "last.pt").exists()
 
