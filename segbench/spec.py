@@ -254,7 +254,9 @@ class CompareSpec:
     miou_drop: float | None = setting(None, "mIoU points that may be lost.", cli=False)
     latency_gate: bool | None = setting(None, "False: latency findings are informational.", cli=False)
     alpha: float | None = setting(None, "Significance level of the latency test.", cli=False)
-    fail_on_removed: bool | None = setting(None, "A cell missing from the current run is a regression.", cli=False)
+    fail_on_removed: bool | None = setting(
+        None, "A cell missing from the current run is a regression (default true).", cli=False)
+    noisy_iqr: float | None = setting(None, "Latency IQR / median above which a cell is not comparable.", cli=False)
     memory_gate: bool | None = setting(None, "False: memory findings are informational.", cli=False)
     memory_slack_mib: float | None = setting(None, "MiB of memory growth always allowed.", cli=False)
 

@@ -25,6 +25,7 @@ from segbench.compare import (
     Tolerances,
     compare_runs,
     comparison_table,
+    exact_u_tail,
     mann_whitney_u,
     update_baseline,
 )
@@ -94,6 +95,27 @@ def test_mann_whitney_matches_a_hand_computed_case():
     u, p = mann_whitney_u([1, 2, 3, 4], [3, 5, 6, 8])  # the other direction: U = 16 - 14.5
     assert u == 1.5
     assert p == pytest.approx(0.97897, abs=1e-5)
+
+
+def test_mann_whitney_is_exact_for_small_untied_samples():
+    # 5 vs 5 with no overlap: only 1 of the C(10, 5) = 252 orderings has U = 25, so p = 1/252,
+    # where the normal approximation says 0.0061.
+    u, p = mann_whitney_u([6, 7, 8, 9, 10], [1, 2, 3, 4, 5])
+    assert (u, p) == (25.0, pytest.approx(1 / 252, abs=1e-12))
+    # x = 2 4 6, y = 1 3 5: U = 6; of the 20 orderings, U >= 6 in 7 (the table 1 1 2 3 3 3 3 2 1 1).
+    assert mann_whitney_u([2, 4, 6], [1, 3, 5]) == (6.0, pytest.approx(7 / 20))
+    assert exact_u_tail(0, 4, 6) == 1.0
+
+
+def test_a_noisy_timing_is_not_comparable_never_a_regression(tmp_path: Path, baseline: Path):
+    slow = [s * 3 for s in BASE_SAMPLES]
+    current = make_run(tmp_path / "current", grid(latency_samples_ms=slow, latency_iqr_rel=0.69))
+    comparison = compare_runs(baseline, current)
+    [finding] = [f for f in comparison.findings if f.metric == "latency_ms_median" and "mobilenet" in f.cell]
+    assert finding.verdict == "not_comparable" and comparison.ok
+    assert "noisy, not comparable: latency IQR / median current 0.69 above 0.1" in finding.message
+    clean = make_run(tmp_path / "clean", grid(latency_samples_ms=slow, latency_iqr_rel=0.02))
+    assert not compare_runs(baseline, clean).ok  # the same slowdown, timed cleanly, is a regression
 
 
 def test_mann_whitney_without_spread_is_no_evidence():
@@ -246,14 +268,15 @@ def test_status_transitions(tmp_path: Path):
 
 def test_added_and_removed_cells_are_listed(tmp_path: Path, baseline: Path):
     current = make_run(tmp_path / "current", [record(), record("resnet18", "skip")])
-    comparison = compare_runs(baseline, current)
+    comparison = compare_runs(baseline, current, Tolerances(fail_on_removed=False))
     assert comparison.ok
     assert comparison.added == ["resnet18__skip__96x96__b1__fp32__cpu__c8__s0"]
     assert comparison.removed == ["resnet18__unet__96x96__b1__fp32__cpu__c8__s0"]
     markdown = comparison.to_markdown()
     assert "### Added cells (1)" in markdown and "### Removed cells (1)" in markdown
 
-    strict = compare_runs(baseline, current, Tolerances(fail_on_removed=True))
+    strict = compare_runs(baseline, current)  # the default: a partial run does not pass the gate
+    assert not strict.ok
     [regression] = strict.regressions
     assert (regression.metric, regression.cell) == ("cell", "resnet18__unet__96x96__b1__fp32__cpu__c8__s0")
 
@@ -270,7 +293,7 @@ def test_empty_keys_match_between_csv_and_records(tmp_path: Path):
 def test_ignore_keys_matches_across_seeds(tmp_path: Path, baseline: Path):
     current = make_run(tmp_path / "current", [record(seed=1, miou=47.0)])
     assert compare_runs(baseline, current).added == ["mobilenet__skip__96x96__b1__fp32__cpu__c8__s1"]
-    comparison = compare_runs(baseline, current, ignore_keys=["seed"])
+    comparison = compare_runs(baseline, current, Tolerances(fail_on_removed=False), ignore_keys=["seed"])
     assert [f.metric for f in comparison.regressions] == ["miou"]
     assert "seed" not in comparison.regressions[0].key
     with pytest.raises(ValueError, match=r"unknown key column.*valid: encoder"):
@@ -388,10 +411,11 @@ def test_runs_with_no_cell_in_common_do_not_pass(tmp_path: Path, baseline: Path,
     from segbench.cli import main
 
     other = make_run(tmp_path / "other", [record("resnet18", "skip")])
-    comparison = compare_runs(baseline, other)
+    comparison = compare_runs(baseline, other, Tolerances(fail_on_removed=False))
     assert comparison.matched == 0 and comparison.regressions == [] and not comparison.ok
     assert comparison.headline().startswith("Nothing compared")
     assert main(["compare", str(baseline), str(other)]) == 1
     captured = capsys.readouterr()
-    assert captured.err == f"error: {comparison.headline()}\n" and "No regressions" not in captured.out
+    assert captured.err == f"error: {compare_runs(baseline, other).headline()}\n"
+    assert "No regressions" not in captured.out
     assert compare_runs(baseline, baseline).matched == 2
