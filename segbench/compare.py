@@ -79,11 +79,11 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> tuple[float, float
     overlap: 0.0061 against the exact 0.0040). Rank-based, so a few outliers
     in a timing do not decide it. With no spread at all there is no evidence: p = 1.
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    n1, n2 = len(x), len(y)
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n1, n2 = len(xs), len(ys)
     if n1 == 0 or n2 == 0:
         raise ValueError("Mann-Whitney U needs at least one sample on each side")
-    values = np.concatenate([x, y])
+    values = np.concatenate([xs, ys])
     order = np.argsort(values, kind="mergesort")
     _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
     ranks = np.empty(len(values))
@@ -372,7 +372,8 @@ def _cell_label(row: Mapping[str, Any]) -> str:
 
 def _index(run: _Run, columns: Sequence[str]) -> dict[tuple, dict[str, Any]]:
     rows: dict[tuple, dict[str, Any]] = {}
-    for row in run.table.to_dict("records"):
+    for record in run.table.to_dict("records"):
+        row = {str(name): value for name, value in record.items()}  # a table's column names are strings
         key = _key(row, columns)
         if key in rows:
             raise ValueError(
@@ -428,7 +429,9 @@ def _check_exact(metric: str, b: float, c: float) -> Outcome:
     return REGRESSION, "model changed; if on purpose, update the baseline"
 
 
-def _check_latency(b: float, c: float, samples: tuple[list, list] | None, tol: Tolerances) -> Outcome:
+def _check_latency(
+    b: float, c: float, samples: tuple[list[float], list[float]] | None, tol: Tolerances
+) -> Outcome:
     """Slower by the factor *and* significantly so on the raw samples (the factor alone without them)."""
     ratio = c / b
     slower, faster = ratio > tol.latency_factor, ratio < 1 / tol.latency_factor
@@ -496,8 +499,8 @@ def _check_cell(
         else:
             samples = None
             if base.samples is not None and cur.samples is not None:
-                pair = base.samples.get(_key(b, KEY_COLUMNS)), cur.samples.get(_key(c, KEY_COLUMNS))
-                samples = pair if pair[0] and pair[1] else None
+                base_s, cur_s = base.samples.get(_key(b, KEY_COLUMNS)), cur.samples.get(_key(c, KEY_COLUMNS))
+                samples = (base_s, cur_s) if base_s and cur_s else None
             noisy = _noisy(b, c, tol)
             if noisy:
                 yield metric, (NOT_COMPARABLE, noisy)

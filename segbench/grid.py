@@ -98,11 +98,13 @@ def expand_grid(
     A size, batch size or precision named twice is one (``--size '64x64;64x64'`` runs one cell, not two).
     """
     pairs = model_pairs(encoders, decoders, models)
-    sizes, batch_sizes, precisions = (list(dict.fromkeys(v)) for v in (sizes, batch_sizes, precisions))
-    for p in precisions:
+    unique_sizes = list(dict.fromkeys(sizes))
+    unique_batch_sizes = list(dict.fromkeys(batch_sizes))
+    unique_precisions = list(dict.fromkeys(precisions))
+    for p in unique_precisions:
         if p not in PRECISIONS:
             raise ValueError(f"unknown precision '{p}'; valid: {', '.join(PRECISIONS)}")
-    for b in batch_sizes:
+    for b in unique_batch_sizes:
         check_positive(b, "batch size")
     check_positive(num_classes, "number of classes")
     if threads is not None:
@@ -122,5 +124,5 @@ def expand_grid(
             threads=threads,
             pretrained=pretrained,
         )
-        for (e, d), (h, w), b, p in itertools.product(pairs, sizes, batch_sizes, precisions)
+        for (e, d), (h, w), b, p in itertools.product(pairs, unique_sizes, unique_batch_sizes, unique_precisions)
     ]

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from segbench.columns import column
+from segbench.columns import Better, column
 
 if TYPE_CHECKING:
     from segbench.config import CellConfig
@@ -80,7 +80,7 @@ class CellRecord:
         return record
 
 
-HIGHER = "higher"
+HIGHER: Better = "higher"
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,18 @@ import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
-from typing import Annotated, Any, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import typer
 
 from segbench.checks import FRACTION, RULES, Rule, problem
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
+#: A dataclass instance (a section), for :func:`dataclasses.replace`.
+D = TypeVar("D", bound="DataclassInstance")
 F = TypeVar("F", bound=Callable[..., Any])
 #: What :func:`options` hands a command: per section, the values the user gave.
 Given = dict[type, dict[str, Any]]
@@ -445,7 +450,7 @@ def spec_from_toml(raw: dict[str, Any]) -> BenchmarkSpec:
         for table in tables:
             if not isinstance(table, dict):
                 raise SpecError(f"'{name}' must be a [{name}] table", name)
-        sections = [section_from_toml(by_name[name], t) for t in tables]
+        sections: list[object] = [section_from_toml(by_name[name], t) for t in tables]
         parts[name] = tuple(sections) if name in REPEATABLE else sections[0]
     if "grid" not in parts:
         parts["grid"] = section_from_toml(GridSpec, {})  # raises: a grid is required
@@ -582,7 +587,7 @@ def from_flags(cls: type[T], values: dict[str, Any]) -> T:
     return cls(**{name: _parsed(flags[name], value) for name, value in values.items()})
 
 
-def merge(section: T | None, flags: dict[str, Any], cls: type[T]) -> T:
+def merge(section: D | None, flags: dict[str, Any], cls: type[D]) -> D:
     """``section`` (a suite's, or the defaults) with the command-line values in ``flags`` winning."""
     return replace(section if section is not None else cls(), **flags)
 
@@ -594,5 +599,13 @@ def flag_of(cls: type, name: str) -> str:
 
 
 def defaults_of(cls: type) -> dict[str, Any]:
-    return {f.name: (f.default if f.default is not MISSING else f.default_factory())  # type: ignore[misc]
-            for f in fields(cls)}
+    return {f.name: _default(f) for f in fields(cls)}
+
+
+def _default(f: Field[Any]) -> Any:
+    """A field's default value: its ``default``, else what its ``default_factory`` makes."""
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    raise TypeError(f"field '{f.name}' has no default")

@@ -146,9 +146,9 @@ def pivot_table(
         raise ValueError(f"rows and cols are both '{rows}'")
     frame = _select(load_runs(runs, [value]), filters)
     _check_one_setting(frame, [rows, cols])
-    order = {"index": pd.unique(frame[rows]), "columns": pd.unique(frame[cols])}
+    row_order, col_order = pd.unique(frame[rows]), pd.unique(frame[cols])
     stats = {
-        stat: part[value].unstack(cols).reindex(**order)
+        stat: part[value].unstack(cols).reindex(index=row_order, columns=col_order)
         for stat, part in _aggregate(frame, [rows, cols], [value]).items()
     }
     stats["n"] = stats["n"].fillna(0).astype(int)
@@ -392,7 +392,7 @@ def render(
     n_max = int(table["n"].to_numpy().max(initial=0))
     title = f"{style.header} by {rows} (rows) and {cols} (columns)"
     grid = _Grid(
-        corner=rows,
+        corner=str(rows),
         headers=[_label(c) for c in mean.columns],
         labels=[_label(r) for r in mean.index],
         metrics=[value] * mean.shape[1],

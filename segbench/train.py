@@ -175,7 +175,7 @@ class Trainer:
         self.on_event = on_event if self.rank == 0 else None
         seed_everything(config.seed, config.deterministic)
         fmt = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.model = model.to(device, memory_format=fmt)
+        self.model = model.to(device).to(memory_format=fmt)
         #: What a training step calls: the model itself, or its DistributedDataParallel wrapper.
         self.train_model = self._data_parallel() if self.world_size > 1 else self.model
         self.generator = torch.Generator()

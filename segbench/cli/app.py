@@ -19,10 +19,15 @@ from segbench.outputs import OutputPathError
 from segbench.plugins import PluginError, load_plugins
 from segbench.spec import SpecError
 
+ClickError: type[Exception]
 try:  # typer >= 0.2x vendors click and exposes its exception base
-    from typer import TyperException as ClickError
+    from typer import TyperException
+
+    ClickError = TyperException
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import ClickException as ClickError
+    from click import ClickException
+
+    ClickError = ClickException
 
 app = typer.Typer(
     pretty_exceptions_enable=False,

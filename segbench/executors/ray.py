@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from segbench.cell import CellConfig, failure_record
 from segbench.executors.base import CellJob, TrainCallback
@@ -56,14 +56,23 @@ def import_ray():
     return ray
 
 
-def run_cell_task(job: CellJob, threads: int) -> tuple[dict[str, Any], dict[str, Any]]:
+class _Where(TypedDict):
+    """Where and when a cell's task ran: its worker's host and pid, and its wall-clock span."""
+
+    host: str
+    pid: int
+    t0: float
+    t1: float
+
+
+def run_cell_task(job: CellJob, threads: int) -> tuple[dict[str, Any], _Where]:
     """The body of a cell's Ray task: its record, and where and when it ran."""
     import torch
 
     torch.set_num_threads(threads)  # the CPUs Ray gave this task, not the whole machine's
     t0 = time.time()
     record = job.run()
-    where = {"host": socket.gethostname(), "pid": os.getpid(), "t0": t0, "t1": time.time()}
+    where: _Where = {"host": socket.gethostname(), "pid": os.getpid(), "t0": t0, "t1": time.time()}
     return record, where
 
 
@@ -169,7 +178,7 @@ class RayExecutor:
                 busy[attempt.node] = busy.get(attempt.node, 0) + 1
             free = {node: n - busy.get(node, 0) for node, n in self._slots(gpu).items()}
             free = {node: n for node, n in free.items() if n > 0}
-            return max(free, key=free.get) if free else None
+            return max(free, key=free.__getitem__) if free else None
 
         waiting: tuple[CellConfig, int] | None = None
         while True:
@@ -182,8 +191,8 @@ class RayExecutor:
                 node = free_node(gpu)
                 if node is None:
                     if not self._slots(gpu):  # no node could ever run it
-                        where = "a GPU" if gpu else "a CPU"
-                        yield self._failed(cell, attempts, Status.CRASHED, f"no live Ray node with {where}")
+                        needed = "a GPU" if gpu else "a CPU"
+                        yield self._failed(cell, attempts, Status.CRASHED, f"no live Ray node with {needed}")
                         waiting = None
                         continue
                     break
@@ -207,8 +216,8 @@ class RayExecutor:
                 if where is None:  # a failure record, placed already
                     yield record
                     continue
-                beside = [c for node, c, t0, t1 in spans
-                          if node == attempt.node and t0 < where["t1"] and t1 > where["t0"]]
+                beside = [c for span_node, c, t0, t1 in spans
+                          if span_node == attempt.node and t0 < where["t1"] and t1 > where["t0"]]
                 beside += [a.cell.cell_id for a in in_flight.values() if a.node == attempt.node]
                 spans.append((attempt.node, attempt.cell.cell_id, where["t0"], where["t1"]))
                 yield {**record, **placement(self.name, attempt.number, beside, where["host"], where["pid"])}
@@ -219,7 +228,7 @@ class RayExecutor:
                     yield self._failed(attempt.cell, attempt.number, Status.TIMEOUT,
                                        f"no result after {self.timeout:g} s; task cancelled", attempt.started)
 
-    def _collect(self, ref: Any, attempt: _Attempt) -> tuple[dict, dict | None] | None:
+    def _collect(self, ref: Any, attempt: _Attempt) -> tuple[dict[str, Any], _Where | None] | None:
         """(record, where) of a finished task; None when its worker died and it may run again."""
         exc = self.ray.exceptions
         try:

@@ -109,6 +109,7 @@ class SubprocessExecutor:
             threading.Thread(target=_read_messages, args=(os.fdopen(read_fd, "rb"), messages),
                              daemon=True).start()
             try:
+                assert child.stdin is not None  # stdin=PIPE
                 try:
                     pickle.dump(job, child.stdin)
                     child.stdin.close()

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from segbench.columns import column
+from segbench.columns import Better, column
 
-LOWER = "lower"
+LOWER: Better = "lower"
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def profile(
     time_flops = time.perf_counter() - t0
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.eval().to(dev, memory_format=fmt)
+    model = model.eval().to(dev).to(memory_format=fmt)
     x = torch.randn(batch_size, in_channels, *input_size, device=dev).contiguous(memory_format=fmt)
 
     def forward() -> None:
