@@ -450,7 +450,8 @@ def _check_latency(
 def _noisy(b: Mapping[str, Any], c: Mapping[str, Any], tol: Tolerances) -> str | None:
     """Why a cell's latency is too noisy to compare (each side's spread named), or None."""
     spreads = {side: row.get("latency_iqr_rel") for side, row in (("baseline", b), ("current", c))}
-    over = {side: v for side, v in spreads.items() if not _missing(v) and v > tol.noisy_iqr}
+    over = {side: float(v) for side, v in spreads.items() if v is not None and not _missing(v)}
+    over = {side: v for side, v in over.items() if v > tol.noisy_iqr}
     if not over:
         return None
     shown = ", ".join(f"{side} {v:.2f}" for side, v in over.items())
