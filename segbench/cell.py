@@ -112,7 +112,10 @@ def train_and_evaluate(
     (``device`` is then the rank's own); every rank returns the same scores.
     """
     from segbench.data import build_dataset, train_transforms
+    from segbench.distributed import is_main_process
     from segbench.evaluate import eval_loader, evaluate
+    from segbench.prediction_maps import save_predictions
+    from segbench.rundir import predictions_dir
 
     assert cell.dataset and cell.train
     recipe = cell.train
@@ -141,6 +144,9 @@ def train_and_evaluate(
     deployed = apply_inference(model, cell.inference)  # the model with its inference add-ons, if any
     metrics = evaluate(deployed, loader, info.num_classes, info.ignore_index, device, recipe.precision,
                        recipe.channels_last)
+    if artifacts_dir is not None and is_main_process():  # for the qualitative sheet: plotting runs no model
+        save_predictions(deployed, eval_set, predictions_dir(artifacts_dir), device, recipe.precision,
+                         recipe.channels_last)
     return {
         **metrics.to_dict(),
         "train_time_s": state.elapsed_s,

@@ -6,6 +6,7 @@ Layout of ``results/runs/<run_id>/``::
     cells/<cell_id>.json    one record per cell, written atomically when it ends: the truth
     table.csv               one row per cell: a cache of the records, rewritten when stale
     train/<cell_id>/        a trained cell's checkpoints and log
+      predictions/          the predicted label maps of its first evaluation images (<sample id>.png)
 
 Every reader (``table``, ``compare``, ``plot``) goes through :meth:`RunDir.frame`
 or :meth:`RunDir.records`, so they see the same numbers whatever state
@@ -37,6 +38,8 @@ from segbench.results import (
 )
 
 RECORD_SUFFIX = ".json"
+#: The folder, under a cell's artifacts, of the label maps its evaluation predicted (see segbench.prediction_maps).
+PREDICTIONS_DIR = "predictions"
 
 
 def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +117,10 @@ class RunDir:
     def artifacts(self, cell_id: str) -> Path:
         """Where a cell's checkpoints and training log live."""
         return self.path / "train" / cell_id
+
+    def predictions(self, cell_id: str) -> Path:
+        """Where a trained cell's evaluation saved its predicted label maps (what the qualitative sheet shows)."""
+        return predictions_dir(self.artifacts(cell_id))
 
     def has_records(self) -> bool:
         return self.cells_dir.is_dir()
@@ -211,6 +218,11 @@ class RunDir:
                 os.replace(path, aside)
                 damaged.append(aside)
         return damaged
+
+
+def predictions_dir(artifacts_dir: Path | str) -> Path:
+    """The predictions folder under a cell's artifacts directory, for code handed that directory alone."""
+    return Path(artifacts_dir) / PREDICTIONS_DIR
 
 
 # Functions over a path, for callers that hold one (each is the RunDir method of the same name).

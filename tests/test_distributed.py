@@ -141,7 +141,7 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv", "metrics.json", "predictions"]
     record = json.loads((out / "metrics.json").read_text())
     assert record["train_nproc_per_node"] == 2 and record["train_iters"] == 2
     single, _ = evaluate_checkpoint(out / "last.pt", device="cpu")

@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
-import segbench
-from segbench.plots import FORMATS, METRICS, make_plots, pareto_front
-from segbench.rundir import write_record, write_table
+from segbench.plots import FORMATS, LATENCY, METRICS, aggregate, load_runs, make_plots, pareto_front
+from segbench.plots.layout import STYLE, SkipPlot
+from segbench.prediction_maps import SAVED_PREDICTIONS, write_label_map
+from segbench.rundir import RunDir, write_record, write_table
 
 ENCODERS = {"mobilenet": 0.22, "resnet18": 0.67, "vgg16": 4.1}  # GFLOPs: a >10x span, log axis
 DECODERS = {"skip": 1.0, "unet": 1.3, "dilation": 2.2}
@@ -57,8 +57,8 @@ def _record(encoder: str, decoder: str, seed: int | None, rng: np.random.Generat
     }
 
 
-def make_run(run_dir: Path, seed: int | None, checkpoint: bool = False) -> Path:
-    """A 3x3 grid (one failed cell); with ``checkpoint``, mobilenet+skip gets a real untrained last.pt."""
+def make_run(run_dir: Path, seed: int | None, predictions: bool = False) -> Path:
+    """A 3x3 grid (one failed cell); with ``predictions``, mobilenet+skip has saved label maps (made up)."""
     rng = np.random.default_rng(seed or 0)
     for encoder in ENCODERS:
         for decoder in DECODERS:
@@ -69,12 +69,10 @@ def make_run(run_dir: Path, seed: int | None, checkpoint: bool = False) -> Path:
             write_record(run_dir, record)
     write_table(run_dir)
     (run_dir / "run.json").write_text(json.dumps({"environment": {"cpu": "Test CPU", "gpu": None}}))
-    if checkpoint:
-        model = segbench.build_model(encoder="mobilenet", decoder="skip", num_classes=8)
-        spec = {"encoder": "mobilenet", "decoder": "skip", "num_classes": 8, "dataset": "synthetic"}
-        path = run_dir / "train" / _cell_id("mobilenet", "skip", seed) / "last.pt"
-        path.parent.mkdir(parents=True)
-        torch.save({"model": model.state_dict(), "model_spec": spec, "config": {}}, path)
+    if predictions:
+        folder = RunDir(run_dir).predictions(_cell_id("mobilenet", "skip", seed))
+        for i in range(SAVED_PREDICTIONS):
+            write_label_map(folder / f"test_{i:05d}.png", rng.integers(0, len(CLASSES), (96, 96)))
     return run_dir
 
 
@@ -88,13 +86,13 @@ def test_pareto_front_hand_made() -> None:
 
 
 def test_every_figure_from_two_seeds(tmp_path: Path) -> None:
-    runs = [make_run(tmp_path / "s0", 0, checkpoint=True), make_run(tmp_path / "s1", 1)]
+    runs = [make_run(tmp_path / "s0", 0, predictions=True), make_run(tmp_path / "s1", 1)]
     reports: list[str] = []
     paths = make_plots(runs, tmp_path / "plots", qualitative_images=2, report=reports.append)
     assert {p.stem for p in paths} == ALL_FIGURES
     assert all(p.suffix == ".png" and p.stat().st_size > 10_000 for p in paths)
-    # Only mobilenet+skip has a checkpoint: the other trained models are reported, not an error.
-    assert any("no checkpoint" in r and "resnet18+unet" in r for r in reports)
+    # Only mobilenet+skip has saved predictions: the other trained models are reported, not an error.
+    assert any("no saved predictions" in r and "resnet18+unet" in r for r in reports)
     assert not any(r.startswith("skipped") for r in reports)
 
 
@@ -147,3 +145,85 @@ def test_labels_tell_apart_cells_that_differ_only_in_inference_add_ons():
         "mobilenet+skip mc8",
         "enet",
     ]
+
+
+def _latencies_drawn(runs: list[Path], model: str) -> tuple[float, float]:
+    """``model``'s latency as accuracy_vs_latency.png places its point and latency_memory.png its bar."""
+    import matplotlib
+
+    from segbench.plots import plot_accuracy_vs_latency, plot_latency_memory
+
+    frame, envs = load_runs(runs)
+    models = aggregate(frame)
+    with matplotlib.rc_context(STYLE):
+        scatter = plot_accuracy_vs_latency(frame, models, envs)
+        bars = plot_latency_memory(frame, models, envs)
+    (point,) = [c for c in scatter.axes[0].containers if c.get_label() == model]
+    ax_lat, ax_mem = bars.axes[:2]
+    heights = dict(zip([t.get_text() for t in ax_mem.get_xticklabels()], [p.get_height() for p in ax_lat.patches]))
+    return float(point.lines[0].get_xdata()[0]), float(heights[model])
+
+
+def test_both_latency_figures_and_the_tables_show_one_latency(tmp_path: Path) -> None:
+    """Per cell its median, per model the mean over seeds: one number, not pooled samples in one figure."""
+    from segbench.tables import pivot_table
+
+    runs = [make_run(tmp_path / "s0", 0), make_run(tmp_path / "s1", 1)]
+    in_scatter, in_bars = _latencies_drawn(runs, "resnet18+unet")
+    table = pivot_table(runs, LATENCY)["mean"].loc["resnet18", "unet"]
+    medians = [RunDir(r).frame().set_index("cell_id").at[_cell_id("resnet18", "unet", s), LATENCY]
+               for r, s in zip(runs, (0, 1))]
+    assert in_scatter == in_bars == pytest.approx(table) == pytest.approx(np.mean(medians))
+    pooled = np.median([x for r in RunDir(runs[0]).records() + RunDir(runs[1]).records()
+                        if r["cell_id"].startswith("resnet18__unet") for x in r["latency_samples_ms"]])
+    assert in_bars != pytest.approx(pooled, rel=1e-6)  # the statistic latency_memory.png used to show
+
+
+def test_ignore_has_its_own_colour_in_the_sheet() -> None:
+    from segbench.data.synthetic import SYNTHETIC_PALETTE
+    from segbench.plots.qualitative import colourise
+
+    label = np.array([[0, 1, 255]])
+    assert colourise(label, SYNTHETIC_PALETTE, 255).tolist() == [[[0, 0, 0], [230, 25, 75], [255, 255, 255]]]
+    white_class = [(0, 0, 0), (255, 255, 255)]  # a palette with a white class: ignore takes another colour
+    assert colourise(np.array([[1, 255]]), white_class, 255).tolist() == [[[255, 255, 255], [255, 0, 255]]]
+
+
+def test_a_trained_grid_saves_predictions_and_the_sheet_draws_them_without_a_checkpoint(tmp_path, monkeypatch):
+    import io
+
+    from segbench.cell import CellConfig, with_training
+    from segbench.inputs import read_label
+    from segbench.options import data_choice
+    from segbench.plots import plot_qualitative
+    from segbench.runner import run_grid
+    from segbench.train import TrainConfig
+    from tests.conftest import FAST_TIMING
+
+    data = data_choice("synthetic", None, options={"size": 32, "length": 6, "ignore_boundary": 1})
+    cell = with_training(CellConfig("mobilenet", "skip", 32, 32, threads=1), data,
+                         TrainConfig(iterations=1, batch_size=2))
+    run = tmp_path / "run"
+    assert run_grid([cell], run, timing=FAST_TIMING).table.loc[0, "status"] == "ok"
+    saved = RunDir(run).predictions(cell.cell_id)
+    assert sorted(p.name for p in saved.iterdir()) == [f"test_{i:05d}.png" for i in range(SAVED_PREDICTIONS)]
+    label = read_label(saved / "test_00000.png")
+    assert label.shape == (32, 32) and label.dtype == np.uint8 and label.max() < len(CLASSES)
+
+    def no_checkpoint(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the qualitative sheet loaded a checkpoint")
+
+    for target in ("segbench.evaluate.load_checkpoint", "segbench.checkpoints.read_checkpoint", "torch.load"):
+        monkeypatch.setattr(target, no_checkpoint)
+    frame, _ = load_runs([run])
+    reports: list[str] = []
+    fig = plot_qualitative(frame, 8, None, reports.append)
+    fig.savefig(io.BytesIO(), format="png")
+    assert len(fig.axes) == SAVED_PREDICTIONS * 3 and not reports  # image, ground truth, the model; 4 rows
+    assert fig.axes[0].get_ylabel() == "test_00000"
+    assert fig.legends[0].texts[-1].get_text() == "ignore (255)"
+
+    for path in saved.iterdir():  # a run from before predictions were saved
+        path.unlink()
+    with pytest.raises(SkipPlot, match="predictions saved at evaluation"):
+        plot_qualitative(frame, 8, None, reports.append)
