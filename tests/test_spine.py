@@ -299,3 +299,11 @@ def test_seed_takes_a_comma_list_in_grid():
              MeasureSpec: {}, InferenceSpec: {}, ExecutionSpec: {}}
     cells = grid_spec(given, profile_only=False).cells()
     assert [c.train.seed for c in cells] == [0, 1] and len({c.cell_id for c in cells}) == 2
+
+
+def test_plots_tell_a_pretrained_and_a_scratch_cell_apart():
+    from segbench.plots import _model_labels
+    from segbench.results import records_to_frame
+
+    frame = records_to_frame([_record(cell_id="a"), _record(cell_id="b", pretrained=True)])
+    assert list(_model_labels(frame)) == ["resnet18+unet scratch", "resnet18+unet pretrained"]
