@@ -1,22 +1,30 @@
 """Encoder registry. Each entry is a factory ``(pretrained: bool) -> Encoder``.
 
-Metadata per entry: ``source`` (torchvision or segbench), ``paper`` and
-``year``. Import this package to get every built-in encoder registered.
+Metadata per entry (an :class:`EncoderCard`): ``source`` (torchvision or
+segbench), ``paper`` and ``year``. Import this package to get every built-in
+encoder registered.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from segbench.models.encoders.base import Encoder
-from segbench.registry import Registry
+from segbench.registry import Card, Registry
 
 
 class EncoderFactory(Protocol):
     def __call__(self, pretrained: bool = False) -> Encoder: ...
 
 
-ENCODERS: Registry[EncoderFactory] = Registry("encoder")
+@dataclass(frozen=True, kw_only=True)
+class EncoderCard(Card):
+    #: Whose implementation: "torchvision" or "segbench" (written here).
+    source: str | None = None
+
+
+ENCODERS: Registry[EncoderFactory] = Registry("encoder", EncoderCard)
 
 
 TIMM_PREFIX = "timm:"
@@ -47,4 +55,4 @@ from segbench.models.encoders import (  # noqa: E402,F401,I001
     drn, hrnet, mit, mobilenet, shufflenet, stdc, torchvision_modern, vgg_bn, xception,
 )
 
-__all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder", "is_encoder_name"]
+__all__ = ["ENCODERS", "Encoder", "EncoderCard", "EncoderFactory", "create_encoder", "is_encoder_name"]
