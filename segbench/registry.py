@@ -18,6 +18,7 @@ import fnmatch
 import types
 import typing
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -140,6 +141,33 @@ class Registry(Generic[T]):
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style glob, sorted."""
         return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    @contextmanager
+    def restoring(self) -> Iterator[Registry[T]]:
+        """A block after which the registry is exactly as before it, whatever was registered in it.
+
+        For tests (and plug-in loading in them): ``with DECODERS.restoring(): load_plugins([...])``.
+        The registry is restored on an exception too.
+        """
+        entries, cards = dict(self._entries), dict(self._cards)
+        try:
+            yield self
+        finally:
+            self._entries.clear()
+            self._entries.update(entries)
+            self._cards.clear()
+            self._cards.update(cards)
+
+    @contextmanager
+    def temporarily(self, name: str, obj: T, **metadata: Any) -> Iterator[T]:
+        """Register ``obj`` as ``name`` for the length of a ``with`` block, then restore the registry.
+
+        ``with DECODERS.temporarily("broken", Broken, paper="test only", year=0, needs="-"): ...``;
+        a name already registered is an error, as with :meth:`add`.
+        """
+        with self.restoring():
+            self.add(name, obj, **metadata)
+            yield obj
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries

@@ -1,4 +1,5 @@
 import dataclasses
+import sys
 
 import pytest
 
@@ -78,3 +79,55 @@ def test_metadata_is_the_card_s_set_fields_and_the_card_is_frozen():
     assert reg.metadata("x") == {"paper": "p"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         card.paper = "q"  # type: ignore[misc]
+
+
+def test_temporarily_registers_inside_the_block_only():
+    reg: Registry[type] = Registry("widget")
+    reg.add("kept", int, year=1)
+    with reg.temporarily("extra", float, paper="test") as obj:
+        assert obj is float and reg.get("extra") is float
+        assert reg.metadata("extra") == {"paper": "test"}
+        assert reg.names() == ["extra", "kept"]
+    assert reg.names() == ["kept"] and "extra" not in reg
+    assert reg.metadata("kept") == {"year": 1}
+    reg.add("extra", str)  # the name is free again
+
+
+def test_temporarily_restores_the_registry_after_an_exception_and_undoes_what_the_block_added():
+    reg: Registry[type] = Registry("widget")
+    reg.add("kept", int)
+    with pytest.raises(RuntimeError, match="boom"), reg.temporarily("extra", float):
+        reg.add("added_inside", str)
+        raise RuntimeError("boom")
+    assert reg.names() == ["kept"]
+    with reg.restoring():
+        reg.add("plugin", str)
+    assert reg.names() == ["kept"]
+
+
+def test_temporarily_refuses_a_name_already_registered_and_leaves_the_entry():
+    reg: Registry[type] = Registry("widget")
+    reg.add("kept", int, year=1)
+    with pytest.raises(ValueError, match="already registered"), reg.temporarily("kept", float):
+        pass  # pragma: no cover
+    assert reg.get("kept") is int and reg.metadata("kept") == {"year": 1}
+
+
+def test_a_plugin_that_registers_an_unknown_key_fails_at_import_in_one_line(tmp_path, monkeypatch):
+    from segbench.models.decoders import DECODERS
+    from segbench.plugins import PluginError, load_plugins
+
+    (tmp_path / "typo_plugin.py").write_text(
+        "from segbench.models import DECODERS\n"
+        "from segbench.models.decoders.skip import SkipNet\n"
+        "DECODERS.add('typo_skip', SkipNet, paper='-', year=0, need='-')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "typo_plugin", raising=False)
+    with DECODERS.restoring(), pytest.raises(PluginError) as info:
+        load_plugins(["typo_plugin"])
+    assert str(info.value) == (
+        "SEGBENCH_PLUGINS: plugin 'typo_plugin' failed while imported: MetadataError: unknown metadata key "
+        "'need' for decoder 'typo_skip'; valid: embed_dim, needs, paper, year"
+    )
+    assert "typo_skip" not in DECODERS
