@@ -110,7 +110,7 @@ class Registry(Generic[T]):
         """
 
         def decorator(obj: T) -> T:
-            key = name or getattr(obj, "__name__")
+            key = name or obj.__name__  # type: ignore[attr-defined]  # classes and functions have one
             self.add(key, obj, **metadata)
             return obj
 

@@ -24,7 +24,7 @@ class DecoderCard(Card):
 DECODERS: Registry[type[Decoder]] = Registry("decoder", DecoderCard)
 
 # Registration side effects: one module per decoder.
-from segbench.models.decoders import (  # noqa: E402,F401
+from segbench.models.decoders import (  # noqa: F401
     context,
     deeplab,
     dilation,

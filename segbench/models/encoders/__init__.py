@@ -50,9 +50,17 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
 
 
 # Registration side effects: one module per family.
-from segbench.models.encoders import torchvision_backed  # noqa: E402,F401
-from segbench.models.encoders import (  # noqa: E402,F401,I001
-    drn, hrnet, mit, mobilenet, shufflenet, stdc, torchvision_modern, vgg_bn, xception,
+from segbench.models.encoders import (  # noqa: F401
+    drn,
+    hrnet,
+    mit,
+    mobilenet,
+    shufflenet,
+    stdc,
+    torchvision_backed,
+    torchvision_modern,
+    vgg_bn,
+    xception,
 )
 
 __all__ = ["ENCODERS", "Encoder", "EncoderCard", "EncoderFactory", "create_encoder", "is_encoder_name"]
