@@ -25,15 +25,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.registry import Registry
+from segbench.registry import Card, Registry
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossCard(Card):
+    #: Whether the loss takes per-class weights (``--class-weights``).
+    class_weights: bool = False
+
 
 LossFactory = Callable[..., nn.Module]  # (ignore_index, weight[, label_smoothing])
-LOSSES: Registry[LossFactory] = Registry("loss")
+LOSSES: Registry[LossFactory] = Registry("loss", LossCard)
 
 FOCAL_GAMMA = 2.0
 OHEM_THRESHOLD = 0.7

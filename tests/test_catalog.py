@@ -36,12 +36,11 @@ class TinyNet(nn.Module):
 
 
 @pytest.fixture
-def tinynet(monkeypatch):
+def tinynet():
     """Register ``tinynet`` for one test only."""
-    monkeypatch.setitem(NETWORKS._entries, "tinynet", TinyNet)
-    monkeypatch.setitem(NETWORKS._metadata, "tinynet", {"paper": "test", "year": 2026, "paper_params": None,
-                                                        "paper_classes": 2, "params_source": "test"})
-    return "tinynet"
+    with NETWORKS.temporarily("tinynet", TinyNet, paper="test", year=2026, paper_params=None, paper_classes=2,
+                              params_source="test"):
+        yield "tinynet"
 
 
 def test_aliases_resolve_to_the_literature_s_pairs():

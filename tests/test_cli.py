@@ -75,10 +75,8 @@ class _Exploding(Decoder):
 
 @pytest.fixture
 def exploding_decoder():
-    DECODERS.add("exploding", _Exploding, paper="-", year=0, needs="-")
-    yield "exploding"
-    DECODERS._entries.pop("exploding")
-    DECODERS._metadata.pop("exploding")
+    with DECODERS.temporarily("exploding", _Exploding, paper="-", year=0, needs="-"):
+        yield "exploding"
 
 
 def _cells(*decoders):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -31,13 +32,11 @@ def _cells(*decoders):
 def crash_plugin(monkeypatch):
     """The misbehaving decoders, registered here and (through the environment) in every child."""
     from segbench.models import DECODERS
-    from tests.plugins_crash import NAMES
 
     monkeypatch.setenv("SEGBENCH_PLUGINS", PLUGIN)
-    yield
-    for name in NAMES:  # leave the registry as other tests expect it
-        DECODERS._entries.pop(name, None)
-        DECODERS._metadata.pop(name, None)
+    with DECODERS.restoring():  # leave the registry as other tests expect it
+        importlib.import_module(PLUGIN)  # registers the decoders in this process too
+        yield
     sys.modules.pop(PLUGIN, None)
 
 

@@ -8,6 +8,7 @@ not installed (``pip install 'segbench[ray]'``).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -91,13 +92,11 @@ def ray_head():
 def plugin(monkeypatch):
     """The test decoders, here and (named in the tasks) in the Ray workers."""
     from segbench.models import DECODERS
-    from tests.plugins_crash import NAMES
 
     monkeypatch.setenv("SEGBENCH_PLUGINS", PLUGIN)
-    yield
-    for name in NAMES:
-        DECODERS._entries.pop(name, None)
-        DECODERS._metadata.pop(name, None)
+    with DECODERS.restoring():  # leave the registry as other tests expect it
+        importlib.import_module(PLUGIN)  # registers the decoders in this process too
+        yield
     sys.modules.pop(PLUGIN, None)
 
 

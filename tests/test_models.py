@@ -106,14 +106,11 @@ def test_a_decoder_declares_its_needs_and_the_builder_says_not_applicable():
     class NeedsIndices(DECODERS.get("skip")):
         needs_pool_indices = True
 
-    DECODERS.add("needs_indices_test", NeedsIndices, paper="-", year=0, needs="pooling indices")
-    try:
-        with pytest.raises(NotApplicable,
-                           match=r"needs_indices_test upsamples with max-pooling indices.*resnet18"):
-            build_model("resnet18", "needs_indices_test", num_classes=3)
-    finally:
-        DECODERS._entries.pop("needs_indices_test")
-        DECODERS._metadata.pop("needs_indices_test")
+    with (
+        DECODERS.temporarily("needs_indices_test", NeedsIndices, paper="-", year=0, needs="pooling indices"),
+        pytest.raises(NotApplicable, match="needs_indices_test upsamples with max-pooling indices.*resnet18"),
+    ):
+        build_model("resnet18", "needs_indices_test", num_classes=3)
 
 
 def test_output_stride_override_only_where_accepted():

@@ -18,7 +18,8 @@ from segbench.models.decoders import BoundaryLogits
 from segbench.models.decoders.base import TrainingOnly
 from segbench.models.detail_guidance import detail_loss, detail_target
 from segbench.models.encoders import create_encoder
-from segbench.models.encoders.stdc import STDCModule, conv_bn_relu
+from segbench.models.encoders.stdc import STDCModule
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.train import segmentation_loss
 
@@ -41,7 +42,7 @@ class STDCImageNet(nn.Module):
         super().__init__()
         self.encoder = create_encoder(name)
         self.head = nn.Sequential(
-            conv_bn_relu(1024, 1024, 1),
+            ConvNormAct(1024, 1024, kernel_size=1),
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(1024, 1024, bias=False),

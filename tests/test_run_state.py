@@ -90,10 +90,8 @@ class _Broken(SkipNet):
 
 @pytest.fixture
 def broken_decoder():
-    DECODERS.add("broken_rs", _Broken, paper="test only", year=0, needs="-")
-    yield "broken_rs"
-    DECODERS._entries.pop("broken_rs")
-    DECODERS._metadata.pop("broken_rs")
+    with DECODERS.temporarily("broken_rs", _Broken, paper="test only", year=0, needs="-"):
+        yield "broken_rs"
 
 
 def test_a_grid_in_which_every_cell_failed_exits_1(tmp_path, capsys, broken_decoder):

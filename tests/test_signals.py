@@ -74,10 +74,8 @@ class _TermSelf(SkipNet):
 
 @pytest.fixture
 def term_self():
-    DECODERS.add("term_self", _TermSelf, paper="test only", year=0, needs="-")
-    yield "term_self"
-    DECODERS._entries.pop("term_self")
-    DECODERS._metadata.pop("term_self")
+    with DECODERS.temporarily("term_self", _TermSelf, paper="test only", year=0, needs="-"):
+        yield "term_self"
 
 
 def test_sigterm_ends_a_grid_like_ctrl_c_with_143_and_keeps_finished_cells(tmp_path, capsys, term_self):

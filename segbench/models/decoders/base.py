@@ -93,14 +93,6 @@ class Decoder(nn.Module):
         raise NotImplementedError
 
 
-def conv_bn_relu(cin: int, cout: int, kernel_size: int = 3) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
 def bilinear_kernel(channels: int, kernel_size: int) -> torch.Tensor:
     """Weights that make a per-channel transposed conv a bilinear upsampler (FCN's init)."""
     factor = (kernel_size + 1) // 2

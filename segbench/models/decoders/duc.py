@@ -12,15 +12,8 @@ from torch import nn
 
 from segbench.models.decoders import DECODERS
 from segbench.models.decoders.base import Decoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec
-
-
-def _dilated_conv_bn_relu(cin: int, cout: int, dilation: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 @DECODERS.register(
@@ -50,7 +43,7 @@ class DUC(Decoder):
             raise ValueError(f"duc needs stride-8 features, got stride {top.stride}")
         cins = (top.channels, *(channels,) * (len(self.dilations) - 1))
         self.hdc = nn.Sequential(
-            *(_dilated_conv_bn_relu(c, channels, d) for c, d in zip(cins, self.dilations))
+            *(ConvNormAct(c, channels, dilation=d) for c, d in zip(cins, self.dilations))
         )
         self.duc = nn.Sequential(nn.Conv2d(channels, num_classes * 8 * 8, 3, padding=1), nn.PixelShuffle(8))
 

@@ -34,15 +34,16 @@ import torch
 from torch import nn
 
 from segbench.models.decoders import DECODERS
-from segbench.models.decoders.base import Decoder, conv_bn_relu
+from segbench.models.decoders.base import Decoder
 from segbench.models.decoders.hrnet_head import STRIDES, ConcatPyramid, pointwise_head, upsample
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec
 
 
 def _transform(cin: int, cout: int, layers: int) -> nn.Sequential:
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += conv_bn_relu(cin if i == 0 else cout, cout, kernel_size=1)
+        mods += ConvNormAct(cin if i == 0 else cout, cout, kernel_size=1)
     return nn.Sequential(*mods)
 
 
@@ -91,9 +92,11 @@ class OCRHead(Decoder):
         self.concat = ConcatPyramid(specs)
         cin = self.concat.out_channels
         self.regions = pointwise_head(cin, num_classes)
-        self.pixels = conv_bn_relu(cin, channels)
+        self.pixels = ConvNormAct(cin, channels)
         self.context = ObjectContext(channels, key_channels)
-        self.augment = nn.Sequential(*conv_bn_relu(2 * channels, channels, kernel_size=1), nn.Dropout2d(dropout))
+        self.augment = nn.Sequential(
+            *ConvNormAct(2 * channels, channels, kernel_size=1), nn.Dropout2d(dropout)
+        )
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders import DECODERS
-from segbench.models.decoders.base import Decoder, TrainingOnly, conv_bn_relu
+from segbench.models.decoders.base import Decoder, TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec
 
 
@@ -35,7 +36,7 @@ class PyramidPooling(nn.Module):
         super().__init__()
         channels = channels or cin // len(bins)
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), *conv_bn_relu(cin, channels, kernel_size=1)) for b in bins
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), *ConvNormAct(cin, channels, kernel_size=1)) for b in bins
         )
         self.out_channels = cin + len(bins) * channels
 
@@ -50,7 +51,7 @@ class PyramidPooling(nn.Module):
 def fcn_head(cin: int, channels: int, num_classes: int, dropout: float = 0.1) -> nn.Sequential:
     """3x3 conv + BN + ReLU, dropout, 1x1 scores: PSPNet's head after the pyramid, and its auxiliary head."""
     return nn.Sequential(
-        conv_bn_relu(cin, channels), nn.Dropout(dropout), nn.Conv2d(channels, num_classes, 1)
+        ConvNormAct(cin, channels), nn.Dropout(dropout), nn.Conv2d(channels, num_classes, 1)
     )
 
 

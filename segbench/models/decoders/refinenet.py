@@ -8,6 +8,7 @@ High-Resolution Semantic Segmentation", CVPR 2017; Nekrasov, Shen & Reid,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -148,7 +149,7 @@ class LightWeightRefineNet(Decoder):
         self.taps = tuple(feature_at(specs, s) for s in _STRIDES)
         self.reduce = nn.ModuleList(_conv(specs[i].channels, w, 1) for i, w in zip(self.taps, _WIDTHS))
         self.adapt = nn.ModuleList(_conv(w, w, 1) for w in _WIDTHS[1:])
-        self.fuse = nn.ModuleList(_conv(a, b, 1) for a, b in zip(_WIDTHS, _WIDTHS[1:]))
+        self.fuse = nn.ModuleList(_conv(a, b, 1) for a, b in pairwise(_WIDTHS))
         self.crp = nn.ModuleList(ChainedResidualPooling(w, crp_blocks, kernel_size=1) for w in _WIDTHS)
         self.classifier = nn.Conv2d(_WIDTHS[-1], num_classes, 3, padding=1)
 

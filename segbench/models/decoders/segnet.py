@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders import DECODERS
-from segbench.models.decoders.base import Decoder, conv_bn_relu
+from segbench.models.decoders.base import Decoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec
 
 #: Convs per encoder stage, shallow to deep: VGG-16's 2, 2, 3, 3, 3. Specs carry
@@ -23,8 +24,8 @@ _CONVS_PER_STAGE = (2, 2, 3, 3, 3)
 
 def _decoder_stage(cin: int, cout: int, num_convs: int) -> nn.Sequential:
     """``num_convs`` 3x3 conv-BN-ReLU layers; only the last changes the width (as SegNet's)."""
-    layers = [conv_bn_relu(cin, cin) for _ in range(num_convs - 1)]
-    return nn.Sequential(*layers, conv_bn_relu(cin, cout))
+    layers = [ConvNormAct(cin, cin) for _ in range(num_convs - 1)]
+    return nn.Sequential(*layers, ConvNormAct(cin, cout))
 
 
 @DECODERS.register(

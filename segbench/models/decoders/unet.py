@@ -50,30 +50,47 @@ class FinalBlock(nn.Sequential):
         )
 
 
+class AdditiveSkipDecoder(Decoder):
+    """LinkNet's decoding, shared by ``unet`` and ``linknet``: stride 32 to 4 by x2 blocks and added skips.
+
+    Each :class:`UpBlock` outputs the channel count of the skip it meets, so
+    the addition needs no projection. Subclasses put a :class:`FinalBlock` on
+    :meth:`decode`'s stride-4 map (``skip_channels[0]`` channels).
+    """
+
+    def __init__(self, specs: Sequence[FeatureSpec], num_classes: int) -> None:
+        super().__init__(specs, num_classes)
+        self.taps = tuple(feature_at(specs, s) for s in (4, 8, 16, 32))  # shallow to deep
+        self.skip_channels = tuple(specs[i].channels for i in self.taps)
+        channels = self.skip_channels
+        self.blocks = nn.ModuleList(UpBlock(channels[i + 1], channels[i]) for i in reversed(range(3)))
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Deep to shallow: x2 block, align to the skip's size, add the skip; the stride-4 sum."""
+        skips = [features[i] for i in self.taps]
+        x = skips[-1]
+        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+            x = align_to(block(x), skip.shape[-2:]) + skip
+        return x
+
+
 @DECODERS.register(
     "unet",
     paper="Siam et al., RTSeg (UNet decoding method; LinkNet blocks)",
     year=2018,
     needs="features at strides 4, 8, 16, 32",
 )
-class UNet(Decoder):
+class UNet(AdditiveSkipDecoder):
     """From stride 32 to 4: upsample x2, add the encoder's feature, repeat; then x4 and classify.
 
-    Each block outputs the channel count of the skip it meets, so the addition
-    needs no projection. The head is LinkNet's: 3x3 transposed conv x2 to 32
-    channels, 3x3 conv, 2x2 transposed conv x2 to the classes.
+    The head is LinkNet's: 3x3 transposed conv x2 to ``head_channels`` (32),
+    3x3 conv, 2x2 transposed conv x2 to the classes. The same design as
+    ``linknet`` (see :class:`AdditiveSkipDecoder`), under RTSeg's name.
     """
 
     def __init__(self, specs: Sequence[FeatureSpec], num_classes: int, head_channels: int = 32) -> None:
         super().__init__(specs, num_classes)
-        self.taps = tuple(feature_at(specs, s) for s in (4, 8, 16, 32))
-        channels = [specs[i].channels for i in self.taps]
-        self.blocks = nn.ModuleList(UpBlock(channels[i + 1], channels[i]) for i in reversed(range(3)))
-        self.head = FinalBlock(channels[0], num_classes, head_channels)
+        self.head = FinalBlock(self.skip_channels[0], num_classes, head_channels)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        skips = [features[i] for i in self.taps]
-        x = skips[-1]
-        for block, skip in zip(self.blocks, reversed(skips[:-1])):
-            x = align_to(block(x), skip.shape[-2:]) + skip
-        return self.head(x)
+        return self.head(self.decode(features))

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders import DECODERS
-from segbench.models.decoders.base import Decoder, conv_bn_relu
+from segbench.models.decoders.base import Decoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec, align_to, feature_at
 
 
@@ -30,8 +31,8 @@ class ExpandBlock(nn.Module):
         up = max(cin // 2, 1)
         self.up = nn.ConvTranspose2d(cin, up, 2, stride=2)
         self.convs = nn.Sequential(
-            conv_bn_relu(up + skip_channels, skip_channels),
-            conv_bn_relu(skip_channels, skip_channels),
+            ConvNormAct(up + skip_channels, skip_channels),
+            ConvNormAct(skip_channels, skip_channels),
         )
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:

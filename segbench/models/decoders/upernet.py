@@ -14,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders import DECODERS
-from segbench.models.decoders.base import Decoder, conv_bn_relu
+from segbench.models.decoders.base import Decoder
 from segbench.models.decoders.psp import PyramidPooling
+from segbench.models.layers import ConvNormAct
 from segbench.models.spec import FeatureSpec, feature_at
 
 
@@ -45,10 +46,10 @@ class UPerNet(Decoder):
         self.taps = tuple(feature_at(specs, s) for s in self.strides)
         cins = [specs[i].channels for i in self.taps]
         self.ppm = PyramidPooling(cins[-1], channels=channels)
-        self.ppm_bottleneck = conv_bn_relu(self.ppm.out_channels, channels)
-        self.lateral = nn.ModuleList(conv_bn_relu(c, channels, kernel_size=1) for c in cins[:-1])
-        self.fpn = nn.ModuleList(conv_bn_relu(channels, channels) for _ in cins[:-1])
-        self.fuse = conv_bn_relu(len(self.strides) * channels, channels)
+        self.ppm_bottleneck = ConvNormAct(self.ppm.out_channels, channels)
+        self.lateral = nn.ModuleList(ConvNormAct(c, channels, kernel_size=1) for c in cins[:-1])
+        self.fpn = nn.ModuleList(ConvNormAct(channels, channels) for _ in cins[:-1])
+        self.fuse = ConvNormAct(len(self.strides) * channels, channels)
         self.classifier = nn.Conv2d(channels, num_classes, 1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

@@ -1,22 +1,30 @@
 """Encoder registry. Each entry is a factory ``(pretrained: bool) -> Encoder``.
 
-Metadata per entry: ``source`` (torchvision or segbench), ``paper`` and
-``year``. Import this package to get every built-in encoder registered.
+Metadata per entry (an :class:`EncoderCard`): ``source`` (torchvision or
+segbench), ``paper`` and ``year``. Import this package to get every built-in
+encoder registered.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from segbench.models.encoders.base import Encoder
-from segbench.registry import Registry
+from segbench.registry import Card, Registry
 
 
 class EncoderFactory(Protocol):
     def __call__(self, pretrained: bool = False) -> Encoder: ...
 
 
-ENCODERS: Registry[EncoderFactory] = Registry("encoder")
+@dataclass(frozen=True, kw_only=True)
+class EncoderCard(Card):
+    #: Whose implementation: "torchvision" or "segbench" (written here).
+    source: str | None = None
+
+
+ENCODERS: Registry[EncoderFactory] = Registry("encoder", EncoderCard)
 
 
 TIMM_PREFIX = "timm:"
@@ -42,9 +50,17 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
 
 
 # Registration side effects: one module per family.
-from segbench.models.encoders import torchvision_backed  # noqa: E402,F401
-from segbench.models.encoders import (  # noqa: E402,F401,I001
-    drn, hrnet, mit, mobilenet, shufflenet, stdc, torchvision_modern, vgg_bn, xception,
+from segbench.models.encoders import (  # noqa: F401
+    drn,
+    hrnet,
+    mit,
+    mobilenet,
+    shufflenet,
+    stdc,
+    torchvision_backed,
+    torchvision_modern,
+    vgg_bn,
+    xception,
 )
 
-__all__ = ["ENCODERS", "Encoder", "EncoderFactory", "create_encoder", "is_encoder_name"]
+__all__ = ["ENCODERS", "Encoder", "EncoderCard", "EncoderFactory", "create_encoder", "is_encoder_name"]

@@ -37,6 +37,7 @@ from segbench.models.decoders.base import NotApplicable
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
 from segbench.models.encoders.mobilenet import init_weights
+from segbench.models.layers import ConvNormAct
 from segbench.models.pretrained import no_pretrained_weights
 from segbench.models.spec import FeatureSpec
 
@@ -46,20 +47,10 @@ BLOCKS = 4
 STEM = 64
 
 
-def _conv_bn(cin: int, cout: int, kernel_size: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
 def _downsampler(cin: int, cout: int, steps: int) -> nn.Sequential:
     """``steps`` 3x3 stride-2 conv + BN; ReLU after all but the last (it is summed first)."""
-    layers = [_conv_bn(cin, cin, 3, 2) for _ in range(steps - 1)]
-    return nn.Sequential(*layers, _conv_bn(cin, cout, 3, 2, relu=False))
+    layers = [ConvNormAct(cin, cin, stride=2) for _ in range(steps - 1)]
+    return nn.Sequential(*layers, ConvNormAct(cin, cout, stride=2, activation=None))
 
 
 class HRModule(nn.Module):
@@ -75,7 +66,7 @@ class HRModule(nn.Module):
             row = nn.ModuleList()
             for j, wj in enumerate(widths):
                 if j > i:
-                    row.append(_conv_bn(wj, wi, 1, relu=False))
+                    row.append(ConvNormAct(wj, wi, kernel_size=1, activation=None))
                 elif j < i:
                     row.append(_downsampler(wj, wi, i - j))
                 else:
@@ -105,9 +96,9 @@ class Transition(nn.Module):
     def __init__(self, cins: tuple[int, ...], widths: tuple[int, ...]) -> None:
         super().__init__()
         self.adapt = nn.ModuleList(
-            nn.Identity() if cin == w else _conv_bn(cin, w, 3) for cin, w in zip(cins, widths)
+            nn.Identity() if cin == w else ConvNormAct(cin, w) for cin, w in zip(cins, widths)
         )
-        self.new = _conv_bn(cins[-1], widths[-1], 3, stride=2)
+        self.new = ConvNormAct(cins[-1], widths[-1], stride=2)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         return [layer(x) for layer, x in zip(self.adapt, xs)] + [self.new(xs[-1])]
@@ -119,8 +110,8 @@ class HRNetEncoder(Encoder):
     def __init__(self, width: int) -> None:
         nn.Module.__init__(self)  # not a chain of stages: Encoder's sequential forward does not apply
         widths = tuple(width * 2**i for i in range(4))
-        self.stem1 = _conv_bn(3, STEM, 3, 2)
-        self.stem2 = _conv_bn(STEM, STEM, 3, 2)
+        self.stem1 = ConvNormAct(3, STEM, stride=2)
+        self.stem2 = ConvNormAct(STEM, STEM, stride=2)
         expand = nn.Sequential(nn.Conv2d(STEM, 4 * STEM, 1, bias=False), nn.BatchNorm2d(4 * STEM))
         self.layer1 = nn.Sequential(
             Bottleneck(STEM, STEM, downsample=expand), *(Bottleneck(4 * STEM, STEM) for _ in range(BLOCKS - 1))

@@ -12,6 +12,7 @@ from torch import nn
 
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.pretrained import no_pretrained_weights
 from segbench.models.spec import FeatureSpec
 
@@ -28,25 +29,13 @@ _BLOCKS: tuple[tuple[tuple[int, int], ...], ...] = (
 _STEM_CHANNELS = 32
 
 
-def conv_bn_relu6(
-    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1
-) -> nn.Sequential:
-    """Conv (no bias), BN, ReLU6. 3x3 convs pad by 1, so a stride-2 conv maps H to ceil(H / 2)."""
-    padding = kernel_size // 2
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU6(inplace=True),
-    )
-
-
 class DepthwiseSeparable(nn.Sequential):
     """3x3 depthwise conv (carries the stride), then 1x1 pointwise conv; BN and ReLU6 after each."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__(
-            conv_bn_relu6(in_channels, in_channels, 3, stride, groups=in_channels),
-            conv_bn_relu6(in_channels, out_channels, 1),
+            ConvNormAct(in_channels, in_channels, stride=stride, groups=in_channels, activation=nn.ReLU6),
+            ConvNormAct(in_channels, out_channels, kernel_size=1, activation=nn.ReLU6),
         )
 
 
@@ -67,7 +56,9 @@ def mobilenet_v1_stages() -> list[nn.Sequential]:
     stages: list[nn.Sequential] = []
     in_channels = _STEM_CHANNELS
     for i, group in enumerate(_BLOCKS):
-        layers: list[nn.Module] = [conv_bn_relu6(3, _STEM_CHANNELS, 3, stride=2)] if i == 0 else []
+        layers: list[nn.Module] = []
+        if i == 0:
+            layers.append(ConvNormAct(3, _STEM_CHANNELS, stride=2, activation=nn.ReLU6))
         for out_channels, stride in group:
             layers.append(DepthwiseSeparable(in_channels, out_channels, stride))
             in_channels = out_channels

@@ -22,6 +22,7 @@ from torch import nn
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
 from segbench.models.encoders.mobilenet import init_weights
+from segbench.models.layers import ConvNormAct
 from segbench.models.pretrained import no_pretrained_weights
 from segbench.models.spec import FeatureSpec
 
@@ -36,17 +37,6 @@ def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
     n, c, h, w = x.shape
     x = x.reshape(n, groups, c // groups, h, w).transpose(1, 2)
     return x.reshape(n, c, h, w)
-
-
-def conv_bn(
-    in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1
-) -> nn.Sequential:
-    """Conv (no bias) then BN; 3x3 convs pad by 1, so stride 2 maps H to ceil(H / 2)."""
-    padding = kernel_size // 2
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels),
-    )
 
 
 class ShuffleUnit(nn.Module):
@@ -67,10 +57,14 @@ class ShuffleUnit(nn.Module):
             raise ValueError(f"stride must be 1 or 2, not {stride}")
         self.stride = stride
         residual = out_channels - in_channels if stride == 2 else out_channels
-        self.compress = conv_bn(in_channels, bottleneck, 1, groups=_GROUPS if group_first else 1)
+        self.compress = ConvNormAct(
+            in_channels, bottleneck, kernel_size=1, groups=_GROUPS if group_first else 1, activation=None
+        )
         self.relu = nn.ReLU(inplace=True)
-        self.depthwise = conv_bn(bottleneck, bottleneck, 3, stride, groups=bottleneck)
-        self.expand = conv_bn(bottleneck, residual, 1, groups=_GROUPS)
+        self.depthwise = ConvNormAct(
+            bottleneck, bottleneck, stride=stride, groups=bottleneck, activation=None
+        )
+        self.expand = ConvNormAct(bottleneck, residual, kernel_size=1, groups=_GROUPS, activation=None)
         # Averages over the valid pixels only at the borders, as TensorFlow's SAME pooling does.
         self.shortcut = nn.AvgPool2d(3, 2, 1, count_include_pad=False) if stride == 2 else nn.Identity()
 

@@ -32,6 +32,7 @@ from torch import nn
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
 from segbench.models.encoders.mobilenet import init_weights
+from segbench.models.layers import ConvNormAct
 from segbench.models.pretrained import no_pretrained_weights
 from segbench.models.spec import FeatureSpec
 
@@ -43,15 +44,6 @@ STAGE_CHANNELS = (32, 64, 256, 512, 1024)
 BLOCKS = 4
 
 
-def conv_bn_relu(cin: int, cout: int, kernel_size: int, stride: int = 1) -> nn.Sequential:
-    """Bias-free conv with "same" padding (stride 2 maps H to ceil(H / 2)), BN, ReLU: the paper's ConvX."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
 def block_widths(out_channels: int, blocks: int = BLOCKS) -> list[int]:
     """N/2, N/4, ..., N/2^(n-1), N/2^(n-1): the widths of the blocks, which sum to N."""
     widths = [out_channels // 2**i for i in range(1, blocks)]
@@ -59,14 +51,17 @@ def block_widths(out_channels: int, blocks: int = BLOCKS) -> list[int]:
 
 
 class STDCModule(nn.Module):
-    """Short-term dense concatenate module: the concatenation of ``blocks`` ever narrower conv blocks."""
+    """Short-term dense concatenate module: the concatenation of ``blocks`` ever narrower conv blocks.
+
+    Each block is the paper's ConvX (conv, BN, ReLU: a :class:`ConvNormAct`).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, blocks: int = BLOCKS) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, not {stride}")
         widths = block_widths(out_channels, blocks)
-        self.first = conv_bn_relu(in_channels, widths[0], 1)
+        self.first = ConvNormAct(in_channels, widths[0], kernel_size=1)
         half = widths[0]
         if stride == 2:
             self.downsample: nn.Module = nn.Sequential(
@@ -75,7 +70,7 @@ class STDCModule(nn.Module):
             self.skip: nn.Module = nn.AvgPool2d(3, 2, 1)
         else:
             self.downsample = self.skip = nn.Identity()
-        self.rest = nn.ModuleList(conv_bn_relu(a, b, 3) for a, b in pairwise(widths))
+        self.rest = nn.ModuleList(ConvNormAct(a, b) for a, b in pairwise(widths))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = self.first(x)
@@ -90,8 +85,8 @@ class STDCModule(nn.Module):
 def stdc_stages(repeats: tuple[int, int, int]) -> list[nn.Sequential]:
     """The five stages, ending at strides 2, 4, 8, 16, 32."""
     stages = [
-        nn.Sequential(conv_bn_relu(3, STAGE_CHANNELS[0], 3, 2)),
-        nn.Sequential(conv_bn_relu(STAGE_CHANNELS[0], STAGE_CHANNELS[1], 3, 2)),
+        nn.Sequential(ConvNormAct(3, STAGE_CHANNELS[0], stride=2)),
+        nn.Sequential(ConvNormAct(STAGE_CHANNELS[0], STAGE_CHANNELS[1], stride=2)),
     ]
     cin = STAGE_CHANNELS[1]
     for cout, n in zip(STAGE_CHANNELS[2:], repeats, strict=True):

@@ -70,7 +70,7 @@ def timm_encoder(model_name: str, pretrained: bool = False, output_stride: int =
     kwargs = {"output_stride": output_stride} if output_stride != 32 else {}
     try:
         model = timm.create_model(model_name, features_only=True, pretrained=pretrained, **kwargs)
-    except Exception as e:  # noqa: BLE001 - timm reports a missing offline file in several ways
+    except Exception as e:  # timm reports a missing offline file in several ways
         if not pretrained:
             raise
         raise PretrainedWeightsUnavailable(

@@ -7,6 +7,8 @@ torchvision's model minus that classifier.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import nn
 from torchvision import models
 
@@ -40,7 +42,7 @@ def vgg_stages(name: str, pretrained: bool) -> list[nn.Module]:
     for i in pools:
         features[i].ceil_mode = True  # round up, like every other strided layer here
     bounds = [0, *(i + 1 for i in pools)]
-    return [features[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [features[a:b] for a, b in pairwise(bounds)]
 
 
 def vgg_specs() -> list[FeatureSpec]:
@@ -65,7 +67,7 @@ def _resnet(name: str, pretrained: bool, channels: tuple[int, ...]) -> Encoder:
 
 def _split_features(features: nn.Sequential, cuts: tuple[int, ...]) -> list[nn.Module]:
     bounds = [0, *cuts, len(features)]
-    return [features[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [features[a:b] for a, b in pairwise(bounds)]
 
 
 _BASIC = (64, 64, 128, 256, 512)

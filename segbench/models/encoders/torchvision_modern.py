@@ -10,6 +10,8 @@ three, so the encoder's parameters are the model's minus ``classifier``.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import nn
 
 from segbench.models.encoders import ENCODERS
@@ -26,7 +28,7 @@ def _specs(channels: tuple[int, ...], strides: tuple[int, ...] = (2, 4, 8, 16, 3
 
 def _split(features: nn.Sequential, cuts: tuple[int, ...]) -> list[nn.Module]:
     bounds = [0, *cuts, len(features)]
-    return [features[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [features[a:b] for a, b in pairwise(bounds)]
 
 
 class ConvNeXtEncoder(Encoder):

@@ -19,16 +19,11 @@ from torch import nn
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
 from segbench.models.encoders.mobilenet import init_weights
+from segbench.models.layers import ConvNormAct
 from segbench.models.pretrained import no_pretrained_weights
 from segbench.models.spec import FeatureSpec
 
 MIDDLE_REPEATS = 16
-
-
-def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
-    )
 
 
 class SeparableConv(nn.Sequential):
@@ -77,7 +72,7 @@ def xception65_stages() -> list[nn.Sequential]:
     """Stages ending at strides 2 (64 ch), 4 (128), 8 (256), 16 (728, after the middle flow), 32 (2048)."""
     middle = [XceptionBlock(728, (728, 728, 728), 1, "sum") for _ in range(MIDDLE_REPEATS)]
     return [
-        nn.Sequential(conv_bn_relu(3, 32, stride=2), conv_bn_relu(32, 64)),
+        nn.Sequential(ConvNormAct(3, 32, stride=2), ConvNormAct(32, 64)),
         nn.Sequential(XceptionBlock(64, (128, 128, 128), 2, "conv")),
         nn.Sequential(XceptionBlock(128, (256, 256, 256), 2, "conv")),
         nn.Sequential(XceptionBlock(256, (728, 728, 728), 2, "conv"), *middle),

@@ -12,7 +12,7 @@ that predicts class boundaries rather than classes (PIDNet's D head) is a
 :class:`~segbench.models.decoders.BoundaryLogits`, which the training loss
 scores against the labels' edges.
 
-Metadata per entry (tested against the model):
+Metadata per entry (a :class:`NetworkCard`, tested against the model):
 
 - ``paper``, ``year``: where the architecture comes from;
 - ``paper_params``: the paper's parameter count in millions, or ``None``
@@ -23,11 +23,24 @@ Metadata per entry (tested against the model):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
-from segbench.registry import Registry
+from segbench.registry import Card, Registry
 
-NETWORKS: Registry[type[nn.Module]] = Registry("network")
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkCard(Card):
+    #: The paper's parameter count in millions; ``None`` where the paper gives none.
+    paper_params: float | None = None
+    #: The number of classes that count is for.
+    paper_classes: int | None = None
+    #: Where the figure comes from (a table, or how it was derived).
+    params_source: str | None = None
+
+
+NETWORKS: Registry[type[nn.Module]] = Registry("network", NetworkCard)
 
 # Registration side effects: one module per network family.
 from segbench.models.networks import (  # noqa: F401
@@ -57,4 +70,4 @@ from segbench.models.networks import (  # noqa: F401
     unet_original,
 )
 
-__all__ = ["NETWORKS"]
+__all__ = ["NETWORKS", "NetworkCard"]

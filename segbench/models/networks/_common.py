@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from segbench.models.layers import ConvNormAct, Size2d
+
+#: BatchNorm with eps 1e-3: the setting of the ESPNet family and LEDNet here (a ``norm_layer`` for ConvNormAct).
+batch_norm_eps_1e3 = partial(nn.BatchNorm2d, eps=1e-3)
 
 
 def check_num_classes(num_classes: int) -> int:
@@ -29,26 +36,19 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def conv_bn_prelu(
-    cin: int,
-    cout: int,
-    kernel_size: int | tuple[int, int] = 3,
-    stride: int = 1,
-    dilation: int | tuple[int, int] = 1,
-    groups: int = 1,
-) -> nn.Sequential:
-    """Bias-free conv with "same" padding, BatchNorm and PReLU (one slope per channel)."""
-    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    d = (dilation, dilation) if isinstance(dilation, int) else dilation
-    padding = ((k[0] - 1) // 2 * d[0], (k[1] - 1) // 2 * d[1])
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, k, stride, padding, dilation=d, groups=groups, bias=False),
-        nn.BatchNorm2d(cout, eps=1e-3),
-        nn.PReLU(cout),
-    )
+    cin: int, cout: int, kernel_size: Size2d = 3, stride: int = 1, dilation: Size2d = 1, groups: int = 1
+) -> ConvNormAct:
+    """Bias-free conv with "same" padding, BatchNorm (eps 1e-3) and PReLU (one slope per channel).
+
+    The unit of the ESPNet family here: ESPNet, ESPNetv2, CGNet and DABNet.
+    """
+    return ConvNormAct(cin, cout, kernel_size=kernel_size, stride=stride, dilation=dilation, groups=groups,
+                       norm_layer=batch_norm_eps_1e3, activation=nn.PReLU)
 
 
 def bn_prelu(channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.BatchNorm2d(channels, eps=1e-3), nn.PReLU(channels))
+    """BatchNorm (eps 1e-3) and PReLU without a conv: the ESPNet family's activation after a concat."""
+    return nn.Sequential(batch_norm_eps_1e3(channels), nn.PReLU(channels))
 
 
 class InputInjection(nn.Sequential):

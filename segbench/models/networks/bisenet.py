@@ -23,7 +23,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
+from segbench.models.decoders.base import TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -49,7 +50,7 @@ class SpatialPath(nn.Sequential):
             nn.Conv2d(64, 64, 3, stride=2, padding=1, bias=False),
             nn.BatchNorm2d(64),
             nn.ReLU(inplace=True),
-            conv_bn_relu(64, PATH_CHANNELS, kernel_size=1),
+            ConvNormAct(64, PATH_CHANNELS, kernel_size=1),
         )
 
 
@@ -58,7 +59,7 @@ class AttentionRefinement(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv = conv_bn_relu(cin, cout)
+        self.conv = ConvNormAct(cin, cout)
         self.attention = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(cout, cout, 1, bias=False),
@@ -76,7 +77,7 @@ class FeatureFusion(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv = conv_bn_relu(cin, cout, kernel_size=1)
+        self.conv = ConvNormAct(cin, cout, kernel_size=1)
         self.attention = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(cout, cout, 1),
@@ -91,7 +92,7 @@ class FeatureFusion(nn.Module):
 
 
 def _head(cin: int, mid: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(conv_bn_relu(cin, mid), nn.Conv2d(mid, num_classes, 1))
+    return nn.Sequential(ConvNormAct(cin, mid), nn.Conv2d(mid, num_classes, 1))
 
 
 class ContextPath(nn.Module):
@@ -108,11 +109,13 @@ class ContextPath(nn.Module):
             resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2
         )
         self.layer3, self.layer4 = resnet.layer3, resnet.layer4
-        self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu(512, PATH_CHANNELS, 1))
+        self.global_context = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), ConvNormAct(512, PATH_CHANNELS, kernel_size=1)
+        )
         self.arm32 = AttentionRefinement(512, PATH_CHANNELS)
         self.arm16 = AttentionRefinement(256, PATH_CHANNELS)
-        self.refine32 = conv_bn_relu(PATH_CHANNELS, PATH_CHANNELS)
-        self.refine16 = conv_bn_relu(PATH_CHANNELS, PATH_CHANNELS)
+        self.refine32 = ConvNormAct(PATH_CHANNELS, PATH_CHANNELS)
+        self.refine16 = ConvNormAct(PATH_CHANNELS, PATH_CHANNELS)
 
     def forward(self, x: torch.Tensor, size: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
         c16 = self.layer3(self.stem(x))

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -55,23 +56,12 @@ def _resize(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-def conv_bn(cin: int, cout: int, kernel_size: int = 3, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    """Bias-free conv with "same" padding, BN, and ReLU unless ``relu`` is False."""
-    layers: list[nn.Module] = [
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(cout),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
-
-
 class DetailBranch(nn.Sequential):
     def __init__(self) -> None:
         layers: list[nn.Module] = []
         cin = 3
         for cout, n in DETAIL_STAGES:
-            layers += [conv_bn(cin if i == 0 else cout, cout, stride=2 if i == 0 else 1) for i in range(n)]
+            layers += [ConvNormAct(cin if i == 0 else cout, cout, stride=1 if i else 2) for i in range(n)]
             cin = cout
         super().__init__(*layers)
 
@@ -81,10 +71,13 @@ class Stem(nn.Module):
 
     def __init__(self, channels: int = STEM_CHANNELS) -> None:
         super().__init__()
-        self.conv = conv_bn(3, channels, stride=2)
-        self.conv_way = nn.Sequential(conv_bn(channels, channels // 2, 1), conv_bn(channels // 2, channels, stride=2))
+        self.conv = ConvNormAct(3, channels, stride=2)
+        self.conv_way = nn.Sequential(
+            ConvNormAct(channels, channels // 2, kernel_size=1),
+            ConvNormAct(channels // 2, channels, stride=2),
+        )
         self.pool_way = nn.MaxPool2d(3, 2, 1)
-        self.fuse = conv_bn(2 * channels, channels)
+        self.fuse = ConvNormAct(2 * channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)
@@ -97,12 +90,19 @@ class GatherExpand(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         mid = cin * EXPANSION
-        depthwise: list[nn.Module] = [conv_bn(cin, mid, groups=cin, stride=stride, relu=stride == 1)]
+        depthwise: list[nn.Module] = [
+            ConvNormAct(cin, mid, stride=stride, groups=cin, activation=nn.ReLU if stride == 1 else None)
+        ]
         if stride == 2:
-            depthwise.append(conv_bn(mid, mid, groups=mid))
-        self.body = nn.Sequential(conv_bn(cin, cin), *depthwise, conv_bn(mid, cout, 1, relu=False))
+            depthwise.append(ConvNormAct(mid, mid, groups=mid))
+        self.body = nn.Sequential(
+            ConvNormAct(cin, cin), *depthwise, ConvNormAct(mid, cout, kernel_size=1, activation=None)
+        )
         self.shortcut: nn.Module = (
-            nn.Sequential(conv_bn(cin, cin, groups=cin, stride=2, relu=False), conv_bn(cin, cout, 1, relu=False))
+            nn.Sequential(
+                ConvNormAct(cin, cin, stride=2, groups=cin, activation=None),
+                ConvNormAct(cin, cout, kernel_size=1, activation=None),
+            )
             if stride == 2
             else nn.Identity()
         )
@@ -118,8 +118,10 @@ class ContextEmbedding(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.context = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(channels), conv_bn(channels, channels, 1))
-        self.out = conv_bn(channels, channels, relu=False)
+        self.context = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(channels), ConvNormAct(channels, channels, kernel_size=1)
+        )
+        self.out = ConvNormAct(channels, channels, activation=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(x + self.context(x))
@@ -154,11 +156,15 @@ class GuidedAggregation(nn.Module):
     def __init__(self, channels: int = 128) -> None:
         super().__init__()
         c = channels
-        self.detail_keep = nn.Sequential(conv_bn(c, c, groups=c, relu=False), nn.Conv2d(c, c, 1, bias=False))
-        self.detail_down = nn.Sequential(conv_bn(c, c, stride=2, relu=False), nn.AvgPool2d(3, 2, 1))
-        self.semantic_up = conv_bn(c, c, relu=False)
-        self.semantic_keep = nn.Sequential(conv_bn(c, c, groups=c, relu=False), nn.Conv2d(c, c, 1, bias=False))
-        self.fuse = conv_bn(c, c, relu=False)
+        self.detail_keep = nn.Sequential(
+            ConvNormAct(c, c, groups=c, activation=None), nn.Conv2d(c, c, 1, bias=False)
+        )
+        self.detail_down = nn.Sequential(ConvNormAct(c, c, stride=2, activation=None), nn.AvgPool2d(3, 2, 1))
+        self.semantic_up = ConvNormAct(c, c, activation=None)
+        self.semantic_keep = nn.Sequential(
+            ConvNormAct(c, c, groups=c, activation=None), nn.Conv2d(c, c, 1, bias=False)
+        )
+        self.fuse = ConvNormAct(c, c, activation=None)
 
     def forward(self, detail: torch.Tensor, semantic: torch.Tensor) -> torch.Tensor:
         size = detail.shape[-2:]
@@ -169,7 +175,7 @@ class GuidedAggregation(nn.Module):
 
 def seg_head(cin: int, mid: int, num_classes: int) -> nn.Sequential:
     """Fig. 7: 3x3 conv-BN-ReLU to ``mid`` (the paper's Ct), 1x1 conv to the classes."""
-    return nn.Sequential(conv_bn(cin, mid), nn.Conv2d(mid, num_classes, 1))
+    return nn.Sequential(ConvNormAct(cin, mid), nn.Conv2d(mid, num_classes, 1))
 
 
 @NETWORKS.register(

@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
-from segbench.models.networks.fast_scnn import FeatureFusion, InvertedResidual, conv_bn_relu, ds_conv
+from segbench.models.networks.fast_scnn import FeatureFusion, InvertedResidual, ds_conv
 
 #: Table 1, deep branch: (expansion t, channels c, repeats n, stride s).
 DEEP_BOTTLENECKS = ((1, 32, 1, 1), (6, 32, 1, 1), (6, 48, 3, 2), (6, 64, 3, 2), (6, 96, 2, 1), (6, 128, 2, 1))
@@ -44,18 +45,21 @@ CHANNELS = 128
 def shallow_branch() -> nn.Sequential:
     """Full-resolution detail: 3x3/2 conv, then depthwise-separable convs 64/2, 128/2, 128/1."""
     return nn.Sequential(
-        conv_bn_relu(3, 32, 3, 2), ds_conv(32, 64, 2), ds_conv(64, CHANNELS, 2), ds_conv(CHANNELS, CHANNELS)
+        ConvNormAct(3, 32, stride=2),
+        ds_conv(32, 64, 2),
+        ds_conv(64, CHANNELS, 2),
+        ds_conv(CHANNELS, CHANNELS),
     )
 
 
 def deep_branch() -> nn.Sequential:
     """Quarter-resolution context: 3x3/2 conv, the bottleneck rows of Table 1, a last 1x1 conv."""
-    layers: list[nn.Module] = [conv_bn_relu(3, 32, 3, 2)]
+    layers: list[nn.Module] = [ConvNormAct(3, 32, stride=2)]
     cin = 32
     for t, c, n, s in DEEP_BOTTLENECKS:
         layers += [InvertedResidual(cin if i == 0 else c, c, s if i == 0 else 1, t) for i in range(n)]
         cin = c
-    layers.append(conv_bn_relu(cin, CHANNELS))
+    layers.append(ConvNormAct(cin, CHANNELS, kernel_size=1))
     return nn.Sequential(*layers)
 
 

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -45,12 +46,6 @@ DAPPM_POOLS = ((5, 2), (9, 4), (17, 8))
 
 def resize(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-
-
-def conv_bn(cin: int, cout: int, kernel_size: int = 1, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False), nn.BatchNorm2d(cout)
-    )
 
 
 def bn_relu_conv(cin: int, cout: int, kernel_size: int = 1, groups: int = 1) -> nn.Sequential:
@@ -70,10 +65,16 @@ class BasicBlock(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int = 1, relu: bool = True) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv_bn(cin, planes, 3, stride), nn.ReLU(inplace=True), conv_bn(planes, planes, 3)
+            ConvNormAct(cin, planes, stride=stride, activation=None),
+            nn.ReLU(inplace=True),
+            ConvNormAct(planes, planes, activation=None),
         )
         needs_projection = stride != 1 or cin != planes
-        self.shortcut = conv_bn(cin, planes, 1, stride) if needs_projection else nn.Identity()
+        self.shortcut = (
+            ConvNormAct(cin, planes, kernel_size=1, stride=stride, activation=None)
+            if needs_projection
+            else nn.Identity()
+        )
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,13 +91,17 @@ class Bottleneck(nn.Module):
         super().__init__()
         cout = planes * self.expansion
         self.body = nn.Sequential(
-            conv_bn(cin, planes),
+            ConvNormAct(cin, planes, kernel_size=1, activation=None),
             nn.ReLU(inplace=True),
-            conv_bn(planes, planes, 3, stride),
+            ConvNormAct(planes, planes, stride=stride, activation=None),
             nn.ReLU(inplace=True),
-            conv_bn(planes, cout),
+            ConvNormAct(planes, cout, kernel_size=1, activation=None),
         )
-        self.shortcut = conv_bn(cin, cout, 1, stride) if stride != 1 or cin != cout else nn.Identity()
+        self.shortcut = (
+            ConvNormAct(cin, cout, kernel_size=1, stride=stride, activation=None)
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
         self.relu = relu
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -184,10 +189,14 @@ class DDRNet(nn.Module):
         self.layer4_high = stage(BasicBlock, high, high, 2)
         self.layer5_high = stage(Bottleneck, high, high, 1)
         # Bilateral fusion.
-        self.compression3 = conv_bn(4 * c, high)
-        self.compression4 = conv_bn(8 * c, high)
-        self.down3 = conv_bn(high, 4 * c, 3, 2)
-        self.down4 = nn.Sequential(conv_bn(high, 4 * c, 3, 2), nn.ReLU(inplace=True), conv_bn(4 * c, 8 * c, 3, 2))
+        self.compression3 = ConvNormAct(4 * c, high, kernel_size=1, activation=None)
+        self.compression4 = ConvNormAct(8 * c, high, kernel_size=1, activation=None)
+        self.down3 = ConvNormAct(high, 4 * c, stride=2, activation=None)
+        self.down4 = nn.Sequential(
+            ConvNormAct(high, 4 * c, stride=2, activation=None),
+            nn.ReLU(inplace=True),
+            ConvNormAct(4 * c, 8 * c, stride=2, activation=None),
+        )
         self.dappm = DAPPM(16 * c, ppm_width, 4 * c)
         self.head = SegmentHead(4 * c, head_width, num_classes)
         self.aux_head = TrainingOnly(SegmentHead(high, head_width, num_classes))

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -56,14 +57,6 @@ STAGE_WIDTHS = {"A": (48, 96, 192), "B": (32, 64, 128)}
 STEM_CHANNELS = 8
 IMAGENET_CLASSES = 1000
 DECODER_CHANNELS = 32
-
-
-def conv_bn_relu(cin: int, cout: int, kernel_size: int = 1, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 def separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -105,7 +98,7 @@ class FCAttention(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.fc = nn.Linear(channels, IMAGENET_CLASSES)
-        self.conv = conv_bn_relu(IMAGENET_CLASSES, channels)
+        self.conv = ConvNormAct(IMAGENET_CLASSES, channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.fc(x.mean(dim=(2, 3)))
@@ -147,7 +140,7 @@ class DFANet(nn.Module):
         if variant not in STAGE_WIDTHS:
             raise ValueError(f"DFANet variant must be one of {sorted(STAGE_WIDTHS)}, not {variant!r}")
         w2, w3, w4 = widths = STAGE_WIDTHS[variant]
-        self.stem = conv_bn_relu(3, STEM_CHANNELS, 3, stride=2)
+        self.stem = ConvNormAct(3, STEM_CHANNELS, stride=2)
         # Backbone 1 sees the stem; 2 and 3 see [upsampled attention, enc2] and then the sub-stage concats.
         aggregated = (w4 + w2, w2 + w3, w3 + w4)
         self.backbones = nn.ModuleList(
@@ -158,9 +151,9 @@ class DFANet(nn.Module):
             ]
         )
         c = DECODER_CHANNELS
-        self.reduce_low = nn.ModuleList(conv_bn_relu(w2, c) for _ in range(3))
-        self.reduce_high = nn.ModuleList(conv_bn_relu(w4, c) for _ in range(3))
-        self.merge_low = conv_bn_relu(c, c)
+        self.reduce_low = nn.ModuleList(ConvNormAct(w2, c, kernel_size=1) for _ in range(3))
+        self.reduce_high = nn.ModuleList(ConvNormAct(w4, c, kernel_size=1) for _ in range(3))
+        self.merge_low = ConvNormAct(c, c, kernel_size=1)
         self.classifier = nn.Conv2d(c, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -43,8 +43,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._common import bn_prelu, check_num_classes, conv_bn_prelu
+from segbench.models.networks._common import batch_norm_eps_1e3, bn_prelu, check_num_classes, conv_bn_prelu
 
 #: Encoder widths at s = 2.0 (levels 1/2, 1/4, 1/8, 1/16).
 WIDTHS = (32, 128, 256, 512)
@@ -63,13 +64,6 @@ PYRAMID_MIN_SIZE = 5
 
 def _resize(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-
-
-def conv_bn(cin: int, cout: int, kernel_size: int = 1, groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, padding=kernel_size // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(cout, eps=1e-3),
-    )
 
 
 def branch_dilations(receptive_limit: int, branches: int = BRANCHES) -> list[int]:
@@ -93,7 +87,9 @@ class EESP(nn.Module):
             for d in branch_dilations(receptive_limit)
         )
         self.merge = bn_prelu(cout)
-        self.expand = conv_bn(cout, cout, groups=BRANCHES)
+        self.expand = ConvNormAct(
+            cout, cout, kernel_size=1, groups=BRANCHES, norm_layer=batch_norm_eps_1e3, activation=None
+        )
         self.residual = stride == 1 and cin == cout
         self.act = nn.PReLU(cout) if stride == 1 else nn.Identity()
 
@@ -115,7 +111,10 @@ class StridedEESP(nn.Module):
         super().__init__()
         self.eesp = EESP(cin, cout - cin, stride=2, receptive_limit=receptive_limit)
         self.pool = nn.AvgPool2d(3, stride=2, padding=1)
-        self.image_shortcut = nn.Sequential(conv_bn_prelu(3, 3, 3), conv_bn(3, cout))
+        self.image_shortcut = nn.Sequential(
+            conv_bn_prelu(3, 3, 3),
+            ConvNormAct(3, cout, kernel_size=1, norm_layer=batch_norm_eps_1e3, activation=None),
+        )
         self.act = nn.PReLU(cout)
 
     def forward(self, x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segbench.models.decoders.base import TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -37,22 +38,11 @@ BOTTLENECKS = ((6, 64, 3, 2), (6, 96, 3, 2), (6, 128, 3, 1))
 PYRAMID_BINS = (1, 2, 3, 6)
 
 
-def conv_bn_relu(
-    cin: int, cout: int, kernel_size: int = 1, stride: int = 1, groups: int = 1, dilation: int = 1
-) -> nn.Sequential:
-    """Bias-free conv with "same" padding, BN, ReLU (base.conv_bn_relu has no stride, groups or dilation)."""
-    return nn.Sequential(
-        nn.Conv2d(
-            cin, cout, kernel_size, stride, dilation * (kernel_size // 2), dilation, groups, bias=False
-        ),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
 def ds_conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     """Depthwise-separable conv: 3x3 depthwise, then 1x1 pointwise, each with BN and ReLU."""
-    return nn.Sequential(conv_bn_relu(cin, cin, 3, stride, groups=cin), conv_bn_relu(cin, cout))
+    return nn.Sequential(
+        ConvNormAct(cin, cin, stride=stride, groups=cin), ConvNormAct(cin, cout, kernel_size=1)
+    )
 
 
 class InvertedResidual(nn.Module):
@@ -62,8 +52,8 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = cin * expansion
         self.block = nn.Sequential(
-            conv_bn_relu(cin, hidden),
-            conv_bn_relu(hidden, hidden, 3, stride, groups=hidden),
+            ConvNormAct(cin, hidden, kernel_size=1),
+            ConvNormAct(hidden, hidden, stride=stride, groups=hidden),
             nn.Conv2d(hidden, cout, 1, bias=False),
             nn.BatchNorm2d(cout),
         )
@@ -80,10 +70,10 @@ class PyramidPooling(nn.Module):
     def __init__(self, channels: int, out_channels: int) -> None:
         super().__init__()
         self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_relu(channels, channels // 4))
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), ConvNormAct(channels, channels // 4, kernel_size=1))
             for b in PYRAMID_BINS
         )
-        self.project = conv_bn_relu(2 * channels, out_channels)
+        self.project = ConvNormAct(2 * channels, out_channels, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -97,7 +87,7 @@ class FeatureFusion(nn.Module):
     def __init__(self, high_channels: int, low_channels: int, out_channels: int, scale: int = 4) -> None:
         super().__init__()
         self.low = nn.Sequential(
-            conv_bn_relu(low_channels, low_channels, 3, groups=low_channels, dilation=scale),
+            ConvNormAct(low_channels, low_channels, dilation=scale, groups=low_channels),
             nn.Conv2d(low_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
         )
@@ -111,7 +101,7 @@ class FeatureFusion(nn.Module):
 
 
 def aux_head(channels: int, num_classes: int) -> nn.Sequential:
-    return nn.Sequential(conv_bn_relu(channels, 32, 3), nn.Dropout(0.1), nn.Conv2d(32, num_classes, 1))
+    return nn.Sequential(ConvNormAct(channels, 32), nn.Dropout(0.1), nn.Conv2d(32, num_classes, 1))
 
 
 @NETWORKS.register(
@@ -127,7 +117,7 @@ class FastSCNN(nn.Module):
         super().__init__()
         check_num_classes(num_classes)
         self.learning_to_downsample = nn.Sequential(
-            conv_bn_relu(3, 32, 3, 2), ds_conv(32, 48, 2), ds_conv(48, 64, 2)
+            ConvNormAct(3, 32, stride=2), ds_conv(32, 48, 2), ds_conv(48, 64, 2)
         )
         layers: list[nn.Module] = []
         cin = 64

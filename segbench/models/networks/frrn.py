@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.models.decoders.base import conv_bn_relu
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -44,7 +44,7 @@ class ResidualUnit(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            conv_bn_relu(channels, channels),
+            ConvNormAct(channels, channels),
             nn.Conv2d(channels, channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(channels),
         )
@@ -59,7 +59,7 @@ class FRRU(nn.Module):
     def __init__(self, cin: int, cout: int, scale: int) -> None:
         super().__init__()
         self.scale = scale
-        self.convs = nn.Sequential(conv_bn_relu(cin + RESIDUAL_CHANNELS, cout), conv_bn_relu(cout, cout))
+        self.convs = nn.Sequential(ConvNormAct(cin + RESIDUAL_CHANNELS, cout), ConvNormAct(cout, cout))
         self.to_residual = nn.Conv2d(cout, RESIDUAL_CHANNELS, 1)
 
     def forward(self, pooled: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,7 +34,8 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
+from segbench.models.decoders.base import TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -58,7 +59,7 @@ class SumPyramidPooling(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.project = conv_bn_relu(cin, cout, kernel_size=1)
+        self.project = ConvNormAct(cin, cout, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]

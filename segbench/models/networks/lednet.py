@@ -29,12 +29,15 @@ parameters for 19 classes, 2.4% under the paper's 0.94 M.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
-from segbench.models.networks._common import check_num_classes
+from segbench.models.networks._common import batch_norm_eps_1e3, check_num_classes
 from segbench.models.networks.erfnet import DownsamplerBlock
 
 #: Dilations of the eight SS-nbt units at 1/8 (Table 1, layers 9-16).
@@ -111,14 +114,10 @@ class AttentionPyramid(nn.Module):
 
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
-
-        def conv_bn_relu_1x1(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(
-                nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout, eps=1e-3), nn.ReLU(inplace=True)
-            )
-
-        self.project = conv_bn_relu_1x1(channels, num_classes)
-        self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu_1x1(channels, num_classes))
+        # The 1x1 convs of the APN keep their bias although BN follows them.
+        project = partial(ConvNormAct, kernel_size=1, bias=True, norm_layer=batch_norm_eps_1e3)
+        self.project = project(channels, num_classes)
+        self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), project(channels, num_classes))
         self.down = nn.ModuleList(
             factorised_conv(channels if i == 0 else 1, k, stride=2) for i, k in enumerate(PYRAMID_KERNELS)
         )

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.models.decoders.base import conv_bn_relu
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -56,7 +56,7 @@ class DecoderStage(nn.Module):
 
     def __init__(self, cin: int, widths: tuple[int, ...]) -> None:
         super().__init__()
-        self.convs = nn.Sequential(*(conv_bn_relu(c, w) for c, w in zip((cin, *widths[:-1]), widths)))
+        self.convs = nn.Sequential(*(ConvNormAct(c, w) for c, w in zip((cin, *widths[:-1]), widths)))
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.convs(F.max_unpool2d(x, indices, 2, output_size=size))

@@ -48,6 +48,7 @@ from torch import nn
 
 from segbench.losses import boundary_loss
 from segbench.models.decoders.base import BoundaryLogits, TrainingOnly
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 from segbench.models.networks.ddrnet import (
@@ -57,7 +58,6 @@ from segbench.models.networks.ddrnet import (
     Bottleneck,
     SegmentHead,
     bn_relu_conv,
-    conv_bn,
     resize,
     stage,
     stem,
@@ -91,8 +91,8 @@ class Pag(nn.Module):
 
     def __init__(self, channels: int, mid: int) -> None:
         super().__init__()
-        self.embed_p = conv_bn(channels, mid)
-        self.embed_i = conv_bn(channels, mid)
+        self.embed_p = ConvNormAct(channels, mid, kernel_size=1, activation=None)
+        self.embed_i = ConvNormAct(channels, mid, kernel_size=1, activation=None)
 
     def forward(self, p: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         size = p.shape[-2:]
@@ -118,8 +118,8 @@ class LightBag(nn.Module):
 
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
-        self.conv_p = conv_bn(cin, cout)
-        self.conv_i = conv_bn(cin, cout)
+        self.conv_p = ConvNormAct(cin, cout, kernel_size=1, activation=None)
+        self.conv_i = ConvNormAct(cin, cout, kernel_size=1, activation=None)
 
     def forward(self, p: torch.Tensor, i: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
         sigma = torch.sigmoid(d)
@@ -144,8 +144,8 @@ class PIDNet(nn.Module):
         self.layer5 = stage(Bottleneck, 8 * c, 8 * c, 2, stride=2)
         self.ppm = (DAPPM if large else PAPPM)(16 * c, ppm_width, 4 * c)
         # P branch.
-        self.compression3 = conv_bn(4 * c, 2 * c)
-        self.compression4 = conv_bn(8 * c, 2 * c)
+        self.compression3 = ConvNormAct(4 * c, 2 * c, kernel_size=1, activation=None)
+        self.compression4 = ConvNormAct(8 * c, 2 * c, kernel_size=1, activation=None)
         self.pag3 = Pag(2 * c, c)
         self.pag4 = Pag(2 * c, c)
         self.layer3_p = stage(BasicBlock, 2 * c, 2 * c, m)
@@ -158,8 +158,8 @@ class PIDNet(nn.Module):
             stage(BasicBlock, d3, 2 * c, 1, last_relu=False) if large else stage(Bottleneck, c, c, 1)
         )
         self.layer5_d = stage(Bottleneck, 2 * c, 2 * c, 1)
-        self.diff3 = conv_bn(4 * c, d3, 3)
-        self.diff4 = conv_bn(8 * c, 2 * c, 3)
+        self.diff3 = ConvNormAct(4 * c, d3, activation=None)
+        self.diff4 = ConvNormAct(8 * c, 2 * c, activation=None)
         self.fusion = (Bag if large else LightBag)(4 * c, 4 * c)
         self.head = SegmentHead(4 * c, head_width, num_classes)
         self.aux_head = TrainingOnly(SegmentHead(2 * c, head_width, num_classes))

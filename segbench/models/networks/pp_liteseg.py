@@ -38,8 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
+from segbench.models.decoders.base import TrainingOnly
 from segbench.models.encoders.stdc import stdc_encoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 from segbench.models.networks.stdc_seg import seg_head
@@ -61,8 +62,10 @@ class SimplePyramidPooling(nn.Module):
 
     def __init__(self, cin: int, mid: int, cout: int, bins: Sequence[int] = SPPM_BINS) -> None:
         super().__init__()
-        self.stages = nn.ModuleList(nn.Sequential(nn.AdaptiveAvgPool2d(b), conv_bn_relu(cin, mid, 1)) for b in bins)
-        self.project = conv_bn_relu(mid, cout)
+        self.stages = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(b), ConvNormAct(cin, mid, kernel_size=1)) for b in bins
+        )
+        self.project = ConvNormAct(mid, cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
@@ -74,14 +77,14 @@ class SpatialAttentionFusion(nn.Module):
 
     def __init__(self, low_channels: int, high_channels: int, out_channels: int) -> None:
         super().__init__()
-        self.low = conv_bn_relu(low_channels, high_channels)
+        self.low = ConvNormAct(low_channels, high_channels)
         self.attention = nn.Sequential(
-            conv_bn_relu(4, 2),
+            ConvNormAct(4, 2),
             nn.Conv2d(2, 1, 3, padding=1, bias=False),
             nn.BatchNorm2d(1),
             nn.Sigmoid(),
         )
-        self.out = conv_bn_relu(high_channels, out_channels)
+        self.out = ConvNormAct(high_channels, out_channels)
 
     @staticmethod
     def _mean_max(x: torch.Tensor) -> list[torch.Tensor]:

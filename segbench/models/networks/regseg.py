@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 
@@ -37,14 +38,6 @@ GROUP_WIDTH = 16
 
 #: Dilation rates of the 1/16 stage after its strided block: 1, (1, 2), (1, 4) x 4, (1, 14) x 7.
 STAGE16_DILATIONS: tuple[tuple[int, ...], ...] = ((1,), (1, 2)) + ((1, 4),) * 4 + ((1, 14),) * 7
-
-
-def conv_bn_relu(cin: int, cout: int, kernel_size: int = 1, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride, kernel_size // 2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
 
 
 class SplitDilatedConv(nn.Module):
@@ -81,7 +74,7 @@ class DBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, dilations: tuple[int, ...] = (1,), stride: int = 1) -> None:
         super().__init__()
-        self.reduce = conv_bn_relu(cin, cout)
+        self.reduce = ConvNormAct(cin, cout, kernel_size=1)
         self.spatial = nn.Sequential(
             SplitDilatedConv(cout, dilations, stride), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
         )
@@ -105,11 +98,11 @@ class RegSegDecoder(nn.Module):
 
     def __init__(self, channels4: int, channels8: int, channels16: int, num_classes: int) -> None:
         super().__init__()
-        self.head16 = conv_bn_relu(channels16, 128)
-        self.head8 = conv_bn_relu(channels8, 128)
-        self.head4 = conv_bn_relu(channels4, 8)
-        self.conv8 = conv_bn_relu(128, 64, 3)
-        self.conv4 = conv_bn_relu(64 + 8, 64, 3)
+        self.head16 = ConvNormAct(channels16, 128, kernel_size=1)
+        self.head8 = ConvNormAct(channels8, 128, kernel_size=1)
+        self.head4 = ConvNormAct(channels4, 8, kernel_size=1)
+        self.conv8 = ConvNormAct(128, 64)
+        self.conv4 = ConvNormAct(64 + 8, 64)
         self.classifier = nn.Conv2d(64, num_classes, 1)
 
     def forward(self, x4: torch.Tensor, x8: torch.Tensor, x16: torch.Tensor) -> torch.Tensor:
@@ -132,7 +125,7 @@ class RegSeg(nn.Module):
     def __init__(self, num_classes: int) -> None:
         super().__init__()
         check_num_classes(num_classes)
-        self.stem = conv_bn_relu(3, 32, 3, 2)
+        self.stem = ConvNormAct(3, 32, stride=2)
         self.stage4 = DBlock(32, 48, stride=2)
         self.stage8 = nn.Sequential(DBlock(48, 128, stride=2), DBlock(128, 128), DBlock(128, 128))
         *middle, last = STAGE16_DILATIONS

@@ -33,10 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segbench.models.decoders.base import TrainingOnly, conv_bn_relu
-from segbench.models.decoders.base import BoundaryLogits
+from segbench.models.decoders.base import BoundaryLogits, TrainingOnly
 from segbench.models.detail_guidance import detail_loss
 from segbench.models.encoders.stdc import stdc_encoder
+from segbench.models.layers import ConvNormAct
 from segbench.models.networks import NETWORKS
 from segbench.models.networks._common import check_num_classes
 from segbench.models.networks.bisenet import AttentionRefinement
@@ -55,7 +55,7 @@ def _resize(x: torch.Tensor, size: torch.Size, mode: str = "bilinear") -> torch.
 
 def seg_head(cin: int, mid: int, out: int) -> nn.Sequential:
     """3x3 conv-BN-ReLU to ``mid``, then a bias-free 1x1 conv to ``out`` maps."""
-    return nn.Sequential(conv_bn_relu(cin, mid), nn.Conv2d(mid, out, 1, bias=False))
+    return nn.Sequential(ConvNormAct(cin, mid), nn.Conv2d(mid, out, 1, bias=False))
 
 
 class FeatureFusion(nn.Module):
@@ -63,7 +63,7 @@ class FeatureFusion(nn.Module):
 
     def __init__(self, cin: int, cout: int, reduction: int = 4) -> None:
         super().__init__()
-        self.conv = conv_bn_relu(cin, cout, kernel_size=1)
+        self.conv = ConvNormAct(cin, cout, kernel_size=1)
         self.attention = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(cout, cout // reduction, 1, bias=False),
@@ -82,11 +82,11 @@ class ContextPath(nn.Module):
 
     def __init__(self, c16: int, c32: int) -> None:
         super().__init__()
-        self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), conv_bn_relu(c32, CONTEXT, 1))
+        self.global_context = nn.Sequential(nn.AdaptiveAvgPool2d(1), ConvNormAct(c32, CONTEXT, kernel_size=1))
         self.arm32 = AttentionRefinement(c32, CONTEXT)
         self.arm16 = AttentionRefinement(c16, CONTEXT)
-        self.refine32 = conv_bn_relu(CONTEXT, CONTEXT)
-        self.refine16 = conv_bn_relu(CONTEXT, CONTEXT)
+        self.refine32 = ConvNormAct(CONTEXT, CONTEXT)
+        self.refine16 = ConvNormAct(CONTEXT, CONTEXT)
 
     def forward(
         self, f8: torch.Tensor, f16: torch.Tensor, f32: torch.Tensor
