@@ -5,11 +5,11 @@ import torch
 from torchvision import models
 
 from segbench.cell import CellConfig, run_cell
-from segbench.record import Status
 from segbench.measure.params import count_parameters
 from segbench.models import build_model
 from segbench.models.decoders import NotApplicable
 from segbench.models.encoders import create_encoder
+from segbench.record import Status
 
 SIZES = [(45, 67), (97, 131)]
 

@@ -9,7 +9,7 @@ resolve to it, so their rows are the very cells the grid would run.
 
 from __future__ import annotations
 
-from segbench.config import WHOLE_NETWORK, is_whole_network, model_label
+from segbench.config import WHOLE_NETWORK
 from segbench.models.networks import NETWORKS
 from segbench.registry import UnknownNameError
 
