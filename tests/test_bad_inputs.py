@@ -20,7 +20,7 @@ from segbench.models import build_model
 from segbench.results import KEY_COLUMNS, TABLE_COLUMNS
 from segbench.train import TrainConfig, Trainer
 from tests.conftest import assert_one_line
-from tests.test_data_loaders import make_camvid, rgb, write_png
+from tests.data.test_data_loaders import make_camvid, rgb, write_png
 
 
 def _png_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:

@@ -118,7 +118,7 @@ def _grid_killed_mid_cell(tmp_path: Path, signum: int) -> tuple[subprocess.Compl
     out, pids = tmp_path / "run", tmp_path / "pids"
     pids.mkdir()
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "SEGBENCH_PLUGINS": "tests.plugins_crash", "SEGBENCH_TEST_PIDS": str(pids),
+    env = {**os.environ, "SEGBENCH_PLUGINS": "tests.executors.plugins_crash", "SEGBENCH_TEST_PIDS": str(pids),
            "SEGBENCH_TEST_SLEEP": "120", "PYTHONPATH": path}
     args = [sys.executable, "-m", "segbench", "grid", "--encoders", "mobilenet", "--decoders",
             "skip,slow_skip", "--size", "64", "--device", "cpu", "--profile-only", "--threads", "1",

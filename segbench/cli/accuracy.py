@@ -17,14 +17,13 @@ from segbench.checkpoints import recorded_fingerprint
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import DataRoot, Device
-from segbench.config import CellConfig, with_inference, with_training
+from segbench.config import CellConfig, model_label, with_inference, with_training
 from segbench.data import DatasetNotFoundError, UnknownSplitError, build_dataset
 from segbench.display import metrics_table
 from segbench.evaluate import evaluate_checkpoint, score_predictions
 from segbench.grid import expand_grid
 from segbench.inputs import BadFileError
 from segbench.measure.metrics import SegMetrics
-from segbench.models.catalog import model_label
 from segbench.models.decoders import NotApplicable
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.options import data_choice

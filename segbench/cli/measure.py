@@ -13,13 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
-from segbench.config import CellConfig
+from segbench.config import CellConfig, model_label
 from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
 from segbench.distributed import check_nproc
 from segbench.losses import LOSSES
 from segbench.models import DECODERS, ENCODERS
-from segbench.models.catalog import model_entries, model_label
+from segbench.models.catalog import model_entries
 from segbench.outputs import prepare_dir
 from segbench.rundir import DamagedRecordWarning
 from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid

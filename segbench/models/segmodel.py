@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segbench.models.catalog import is_whole_network, resolve_model
+from segbench.config import is_whole_network
+from segbench.models.catalog import resolve_model
 from segbench.models.decoders import DECODERS, Decoder, NotApplicable
 from segbench.models.encoders import Encoder, create_encoder
 from segbench.models.networks import NETWORKS

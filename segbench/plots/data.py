@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from segbench.models.catalog import model_label
+from segbench.config import model_label
 from segbench.results import COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
 from segbench.rundir import RunDir
 

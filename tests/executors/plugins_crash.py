@@ -1,4 +1,4 @@
-"""A test-only plugin (``SEGBENCH_PLUGINS=tests.plugins_crash``): decoders that misbehave on purpose.
+"""A test-only plugin (``SEGBENCH_PLUGINS=tests.executors.plugins_crash``): decoders that misbehave on purpose.
 
 - ``crash_hard`` kills its own process with SIGSEGV while the model is built,
   as a broken extension would: only process isolation survives it.

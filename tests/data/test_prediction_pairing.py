@@ -14,7 +14,7 @@ import pytest
 from segbench.cli import main
 from segbench.data import build_dataset
 from segbench.data.predictions import PredictionFolder, names_for_image
-from tests.test_data_loaders import make_camvid, make_voc, rgb, write_png
+from tests.data.test_data_loaders import make_camvid, make_voc, rgb, write_png
 
 CITYSCAPES_FRAMES = [("aachen", "aachen_000000_000019"), ("bonn", "bonn_000000_000019")]
 

@@ -16,7 +16,7 @@ from segbench.data.cityscapes import Cityscapes
 from segbench.data.coco_stuff import COCO_STUFF_IDS, NUM_THING_IDS, UNUSED_IDS, COCOStuff
 from segbench.data.kitti import KITTISemantic
 from segbench.data.mapillary import V1_2_LABELS, V2_0_LABELS
-from tests.test_data_loaders import assert_one_line_naming, normalised, rgb, write_png
+from tests.data.test_data_loaders import assert_one_line_naming, normalised, rgb, write_png
 
 
 def write_jpg(path: Path, seed: int, h: int = 4, w: int = 6) -> None:

@@ -21,7 +21,7 @@ from segbench.runner import LocalExecutor, run_grid
 from segbench.suites import SuiteError, load_suite
 from tests.conftest import FAST_TIMING
 
-PLUGIN = "tests.plugins_crash"
+PLUGIN = "tests.executors.plugins_crash"
 
 
 def _cells(*decoders):

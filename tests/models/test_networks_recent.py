@@ -21,7 +21,7 @@ from segbench.models.networks.ddrnet import DAPPM
 from segbench.models.networks.pidnet import PAPPM, Bag, LightBag, PIDNet
 from segbench.models.networks.regseg import DBlock, SplitDilatedConv
 from segbench.train import segmentation_loss
-from tests.test_networks_realtime import _output_shapes
+from tests.models.test_networks_realtime import _output_shapes
 
 NEW = ["ddrnet23_slim", "ddrnet23", "pidnet_s", "pidnet_m", "pidnet_l", "regseg", "swiftnet_rn18"]
 

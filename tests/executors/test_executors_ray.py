@@ -42,8 +42,8 @@ os.environ.update(LOOPBACK_ENV)
 pytest.importorskip("ray")
 from segbench.executors.ray import RayExecutor  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-PLUGIN = "tests.plugins_crash"
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN = "tests.executors.plugins_crash"
 SLEEP_S = 4.0  # slow_skip's nap: time to find its worker and kill it
 
 

@@ -11,10 +11,11 @@ from torch import nn
 
 import segbench
 from segbench.cli import main
+from segbench.config import WHOLE_NETWORK, model_label
 from segbench.grid import expand_grid
 from segbench.measure.params import count_parameters
 from segbench.models import build_model
-from segbench.models.catalog import MODEL_ALIASES, WHOLE_NETWORK, model_label, model_names, resolve_model
+from segbench.models.catalog import MODEL_ALIASES, model_names, resolve_model
 from segbench.models.decoders import NotApplicable
 from segbench.models.networks import NETWORKS
 from segbench.registry import UnknownNameError
