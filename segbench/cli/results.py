@@ -35,7 +35,7 @@ def compare(
 
     params and GFLOPs must be equal; latency may not be slower beyond a factor
     with significance on the raw samples; memory beyond a ratio; mIoU lower
-    beyond a number of points; no cell may newly fail. Latency from another
+    beyond a number of points; no cell may newly fail or go missing. Latency from another
     device or torch version is reported as not comparable.
     """
     try:
