@@ -160,7 +160,8 @@ def _latencies_drawn(runs: list[Path], model: str) -> tuple[float, float]:
         bars = plot_latency_memory(frame, models, envs)
     (point,) = [c for c in scatter.axes[0].containers if c.get_label() == model]
     ax_lat, ax_mem = bars.axes[:2]
-    heights = dict(zip([t.get_text() for t in ax_mem.get_xticklabels()], [p.get_height() for p in ax_lat.patches]))
+    labels = [t.get_text() for t in ax_mem.get_xticklabels()]
+    heights = dict(zip(labels, [p.get_height() for p in ax_lat.patches], strict=True))
     return float(point.lines[0].get_xdata()[0]), float(heights[model])
 
 
@@ -172,7 +173,7 @@ def test_both_latency_figures_and_the_tables_show_one_latency(tmp_path: Path) ->
     in_scatter, in_bars = _latencies_drawn(runs, "resnet18+unet")
     table = pivot_table(runs, LATENCY)["mean"].loc["resnet18", "unet"]
     medians = [RunDir(r).frame().set_index("cell_id").at[_cell_id("resnet18", "unet", s), LATENCY]
-               for r, s in zip(runs, (0, 1))]
+               for r, s in zip(runs, (0, 1), strict=True)]
     assert in_scatter == in_bars == pytest.approx(table) == pytest.approx(np.mean(medians))
     pooled = np.median([x for r in RunDir(runs[0]).records() + RunDir(runs[1]).records()
                         if r["cell_id"].startswith("resnet18__unet") for x in r["latency_samples_ms"]])

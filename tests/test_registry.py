@@ -50,11 +50,11 @@ def test_the_built_in_registries_refuse_a_key_of_another_registry_s_card():
     from segbench.models.decoders import DECODERS
     from segbench.models.encoders import ENCODERS
 
-    with pytest.raises(MetadataError, match="^unknown metadata key 'needs' for encoder 'x'; "
-                                            "valid: paper, source, year$"):
+    with pytest.raises(MetadataError, match=r"^unknown metadata key 'needs' for encoder 'x'; "
+                                            r"valid: paper, source, year$"):
         ENCODERS.register("x", paper="-", year=0, needs="-")(int)
-    with pytest.raises(MetadataError, match="^unknown metadata key 'source' for decoder 'x'; "
-                                            "valid: embed_dim, needs, paper, year$"):
+    with pytest.raises(MetadataError, match=r"^unknown metadata key 'source' for decoder 'x'; "
+                                            r"valid: embed_dim, needs, paper, year$"):
         DECODERS.register("x", source="segbench")(int)
     assert "x" not in ENCODERS and "x" not in DECODERS
 
@@ -62,8 +62,8 @@ def test_the_built_in_registries_refuse_a_key_of_another_registry_s_card():
 def test_a_metadata_value_of_the_wrong_type_is_refused_and_an_int_counts_as_a_float():
     from segbench.models.networks import NETWORKS, NetworkCard
 
-    with pytest.raises(MetadataError, match="^metadata key 'paper_params' for network 'x' must be "
-                                            "None, float, int, not str '1.5'$"):
+    with pytest.raises(MetadataError, match=r"^metadata key 'paper_params' for network 'x' must be "
+                                            r"None, float, int, not str '1\.5'$"):
         NETWORKS.add("x", int, paper_params="1.5")
     assert "x" not in NETWORKS
     reg: Registry[type] = Registry("network", NetworkCard)
@@ -96,9 +96,14 @@ def test_temporarily_registers_inside_the_block_only():
 def test_temporarily_restores_the_registry_after_an_exception_and_undoes_what_the_block_added():
     reg: Registry[type] = Registry("widget")
     reg.add("kept", int)
-    with pytest.raises(RuntimeError, match="boom"), reg.temporarily("extra", float):
-        reg.add("added_inside", str)
-        raise RuntimeError("boom")
+
+    def add_inside_then_fail() -> None:
+        with reg.temporarily("extra", float):
+            reg.add("added_inside", str)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        add_inside_then_fail()
     assert reg.names() == ["kept"]
     with reg.restoring():
         reg.add("plugin", str)

@@ -31,7 +31,7 @@ def facets(frame: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     if not others:
         return [("", frame)]
     groups = frame.groupby([frame[c].astype(str) for c in others], sort=True)
-    return [(" ".join(key_text(c, v) for c, v in zip(others, key)), group) for key, group in groups]
+    return [(" ".join(key_text(c, v) for c, v in zip(others, key, strict=True)), group) for key, group in groups]
 
 
 def _cell_text(value: float, std: float, status: str) -> str:
@@ -93,7 +93,7 @@ def plot_heatmap(frame: pd.DataFrame, metric: str, envs: list[dict[str, Any]]) -
     cmap = cmap.with_extremes(bad="0.85")
     fig = new_figure(len(groups) * (1.45 * len(decoders) + 1.8) + 1.6, 0.8 * len(encoders) + 2.4)
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
-    for ax, (name, _), facet_tables in zip(axes, groups, tables):
+    for ax, (name, _), facet_tables in zip(axes, groups, tables, strict=True):
         image = _draw_grid(ax, facet_tables, cmap, norm)
         ax.set_title(name)
     fig.colorbar(image, ax=list(axes), label=LABELS.get(metric, metric), shrink=0.9)

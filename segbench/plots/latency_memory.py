@@ -26,7 +26,7 @@ def _bars(ax: Axes, values: pd.Series, below: pd.Series, above: pd.Series, colou
     whiskers = [below, above] if (below.any() or above.any()) else None  # no spread: no empty caps
     ax.bar(xs, values.fillna(0), color=colours, edgecolor="black", linewidth=0.6, width=0.7,
            yerr=whiskers, capsize=4, error_kw={"elinewidth": 1.2})
-    for x, top, value in zip(xs, (values + above).fillna(0), values):
+    for x, top, value in zip(xs, (values + above).fillna(0), values, strict=True):
         ax.annotate(format_value(value), (x, top), xytext=(0, 3), textcoords="offset points",
                     ha="center", va="bottom", fontsize=9)
     ax.grid(True, axis="y")

@@ -202,7 +202,7 @@ def label_points(fig: Figure, ax: Axes, xs: Sequence[float], ys: Sequence[float]
     px_per_pt = fig.dpi / 72.0
     points = ax.transData.transform(np.column_stack([xs, ys]))
     radii_px = [r * px_per_pt for r in marker_radii]
-    taken = [Bbox.from_bounds(px - r, py - r, 2 * r, 2 * r) for (px, py), r in zip(points, radii_px)]
+    taken = [Bbox.from_bounds(px - r, py - r, 2 * r, 2 * r) for (px, py), r in zip(points, radii_px, strict=True)]
     for line_xs, line_ys in lines:
         taken += _line_boxes(ax, line_xs, line_ys)
     area = ax.bbox

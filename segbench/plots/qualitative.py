@@ -97,7 +97,7 @@ def _predictions(models: list[tuple[pd.Series, Saved]], names: list[str], masks:
     shown, dropped = [], []
     for row, saved in models:
         maps = [read_prediction(saved[name]) for name in names if name in saved]
-        if len(maps) == len(names) and all(m.shape == mask.shape for m, mask in zip(maps, masks)):
+        if len(maps) == len(names) and all(m.shape == mask.shape for m, mask in zip(maps, masks, strict=True)):
             shown.append((row, maps))
         else:
             dropped.append(str(row["label"]))

@@ -63,10 +63,10 @@ def _legend(ax: Axes, encoders: dict[str, Any], decoders: dict[str, str], front:
 def _step_line(xs: list[float], ys: list[float], x_end: float) -> Polyline:
     """The front as a staircase: the best accuracy reachable stays flat until the next front point."""
     line_x, line_y = [xs[0]], [ys[0]]
-    for x, y in zip(xs[1:], ys[1:]):
+    for x, y in zip(xs[1:], ys[1:], strict=True):
         line_x += [x, x]
         line_y += [line_y[-1], y]
-    return line_x + [x_end], line_y + [line_y[-1]]
+    return [*line_x, x_end], [*line_y, line_y[-1]]
 
 
 def _accuracy_scatter(models: pd.DataFrame, cost: str, cost_std: str | None, xlabel: str, ylabel: str,

@@ -108,7 +108,7 @@ def test_a_decoder_declares_its_needs_and_the_builder_says_not_applicable():
 
     with (
         DECODERS.temporarily("needs_indices_test", NeedsIndices, paper="-", year=0, needs="pooling indices"),
-        pytest.raises(NotApplicable, match="needs_indices_test upsamples with max-pooling indices.*resnet18"),
+        pytest.raises(NotApplicable, match=r"needs_indices_test upsamples with max-pooling indices.*resnet18"),
     ):
         build_model("resnet18", "needs_indices_test", num_classes=3)
 

@@ -23,8 +23,9 @@ class DecoderCard(Card):
 
 DECODERS: Registry[type[Decoder]] = Registry("decoder", DecoderCard)
 
-# Registration side effects: one module per decoder.
-from segbench.models.decoders import (  # noqa: F401
+# Registration side effects: one module per decoder. Imported after the registry is defined, since each module
+# imports it to register itself.
+from segbench.models.decoders import (  # noqa: E402, F401
     context,
     deeplab,
     dilation,

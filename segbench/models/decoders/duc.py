@@ -43,7 +43,7 @@ class DUC(Decoder):
             raise ValueError(f"duc needs stride-8 features, got stride {top.stride}")
         cins = (top.channels, *(channels,) * (len(self.dilations) - 1))
         self.hdc = nn.Sequential(
-            *(ConvNormAct(c, channels, dilation=d) for c, d in zip(cins, self.dilations))
+            *(ConvNormAct(c, channels, dilation=d) for c, d in zip(cins, self.dilations, strict=True))
         )
         self.duc = nn.Sequential(nn.Conv2d(channels, num_classes * 8 * 8, 3, padding=1), nn.PixelShuffle(8))
 

@@ -67,7 +67,7 @@ class _FCN(Decoder):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = self.head(features[self.top])
-        for i, score, up in zip(self.taps, self.scores, self.ups):
+        for i, score, up in zip(self.taps, self.scores, self.ups, strict=True):
             s = score(features[i])
             x = align_to(up(x), s.shape[-2:]) + s
         return self.final_up(x)

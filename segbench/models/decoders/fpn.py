@@ -31,11 +31,11 @@ class FeaturePyramid(nn.Module):
     def forward(self, features: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         x = self.laterals[-1](features[-1])
         merged = [x]
-        for lateral, f in zip(reversed(self.laterals[:-1]), reversed(features[:-1])):
+        for lateral, f in zip(reversed(self.laterals[:-1]), reversed(features[:-1]), strict=True):
             lat = lateral(f)
             x = align_to(F.interpolate(x, scale_factor=2, mode="nearest"), lat.shape[-2:]) + lat
             merged.append(x)
-        return [conv(m) for conv, m in zip(self.outputs, reversed(merged))]
+        return [conv(m) for conv, m in zip(self.outputs, reversed(merged), strict=True)]
 
 
 def _stage(cin: int, cout: int, upsample: bool) -> nn.Sequential:
@@ -70,7 +70,7 @@ class SemanticBranch(nn.Module):
 
     def forward(self, pyramid: Sequence[torch.Tensor]) -> torch.Tensor:
         size = pyramid[0].shape[-2:]
-        x = sum(align_to(level(p), size) for level, p in zip(self.levels, pyramid))
+        x = sum(align_to(level(p), size) for level, p in zip(self.levels, pyramid, strict=True))
         x = self.predictor(x)
         return F.interpolate(x, scale_factor=self.base, mode="bilinear", align_corners=False)
 

@@ -79,8 +79,8 @@ class GCN(Decoder):
         )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        scores = [br(gcn(features[i])) for i, gcn, br in zip(self.taps, self.gcns, self.brs)]
+        scores = [br(gcn(features[i])) for i, gcn, br in zip(self.taps, self.gcns, self.brs, strict=True)]
         x = scores[-1]
-        for s, up, br in zip(reversed(scores[:-1]), self.ups, self.merge_brs):
+        for s, up, br in zip(reversed(scores[:-1]), self.ups, self.merge_brs, strict=True):
             x = br(align_to(up(x), s.shape[-2:]) + s)
         return self.final(x)

@@ -80,12 +80,12 @@ class RefineBlock(nn.Module):
         self.out = RCU(width)
 
     def forward(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        xs = [adapt(x) for adapt, x in zip(self.adapt, xs)]
+        xs = [adapt(x) for adapt, x in zip(self.adapt, xs, strict=True)]
         if self.fuse is None:
             x = xs[0]
         else:
             x = self.fuse[0](xs[0])
-            for fuse, y in zip(self.fuse[1:], xs[1:]):
+            for fuse, y in zip(self.fuse[1:], xs[1:], strict=True):
                 x = x + _upsample_to(fuse(y), x)
         return self.out(self.crp(F.relu(x)))
 
@@ -110,7 +110,7 @@ class RefineNet(Decoder):
     def __init__(self, specs: Sequence[FeatureSpec], num_classes: int, crp_blocks: int = 2) -> None:
         super().__init__(specs, num_classes)
         self.taps = tuple(feature_at(specs, s) for s in _STRIDES)
-        self.reduce = nn.ModuleList(_conv(specs[i].channels, w, 3) for i, w in zip(self.taps, _WIDTHS))
+        self.reduce = nn.ModuleList(_conv(specs[i].channels, w, 3) for i, w in zip(self.taps, _WIDTHS, strict=True))
         blocks = [RefineBlock([_WIDTHS[0]], _WIDTHS[0], crp_blocks)]
         for k in range(1, len(_WIDTHS)):
             blocks.append(RefineBlock([_WIDTHS[k], _WIDTHS[k - 1]], _WIDTHS[k], crp_blocks))
@@ -119,7 +119,7 @@ class RefineNet(Decoder):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x: torch.Tensor | None = None
-        for reduce, block, i in zip(self.reduce, self.blocks, self.taps):
+        for reduce, block, i in zip(self.reduce, self.blocks, self.taps, strict=True):
             f = reduce(features[i])
             x = block([f] if x is None else [f, x])
         assert x is not None
@@ -147,7 +147,7 @@ class LightWeightRefineNet(Decoder):
     def __init__(self, specs: Sequence[FeatureSpec], num_classes: int, crp_blocks: int = 4) -> None:
         super().__init__(specs, num_classes)
         self.taps = tuple(feature_at(specs, s) for s in _STRIDES)
-        self.reduce = nn.ModuleList(_conv(specs[i].channels, w, 1) for i, w in zip(self.taps, _WIDTHS))
+        self.reduce = nn.ModuleList(_conv(specs[i].channels, w, 1) for i, w in zip(self.taps, _WIDTHS, strict=True))
         self.adapt = nn.ModuleList(_conv(w, w, 1) for w in _WIDTHS[1:])
         self.fuse = nn.ModuleList(_conv(a, b, 1) for a, b in pairwise(_WIDTHS))
         self.crp = nn.ModuleList(ChainedResidualPooling(w, crp_blocks, kernel_size=1) for w in _WIDTHS)

@@ -67,7 +67,7 @@ class SegFormerHead(Decoder):
         self.classifier = nn.Conv2d(e, num_classes, 1)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        levels = [proj(features[i]) for proj, i in zip(self.project, self.taps)]
+        levels = [proj(features[i]) for proj, i in zip(self.project, self.taps, strict=True)]
         size = levels[0].shape[-2:]
         fused = self.fuse(torch.cat([levels[0], *(_resize(x, size) for x in levels[1:])], dim=1))
         logits = self.classifier(self.dropout(fused))

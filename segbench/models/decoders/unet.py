@@ -69,7 +69,7 @@ class AdditiveSkipDecoder(Decoder):
         """Deep to shallow: x2 block, align to the skip's size, add the skip; the stride-4 sum."""
         skips = [features[i] for i in self.taps]
         x = skips[-1]
-        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+        for block, skip in zip(self.blocks, reversed(skips[:-1]), strict=True):
             x = align_to(block(x), skip.shape[-2:]) + skip
         return x
 

@@ -67,7 +67,7 @@ class UNetClassic(Decoder):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         skips = [features[i] for i in self.taps]
         x = skips[-1]
-        for block, skip in zip(self.blocks, reversed(skips[:-1])):
+        for block, skip in zip(self.blocks, reversed(skips[:-1]), strict=True):
             x = block(x, skip)
         x = self.classifier(x)
         if self.scale > 1:

@@ -55,10 +55,10 @@ class UPerNet(Decoder):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         xs = [features[i] for i in self.taps]
         top = self.ppm_bottleneck(self.ppm(xs[-1]))
-        laterals = [conv(x) for conv, x in zip(self.lateral, xs[:-1])] + [top]
+        laterals = [conv(x) for conv, x in zip(self.lateral, xs[:-1], strict=True)] + [top]
         for i in reversed(range(len(laterals) - 1)):  # top-down: coarse into fine
             laterals[i] = laterals[i] + _resize(laterals[i + 1], laterals[i].shape[-2:])
-        outs = [conv(x) for conv, x in zip(self.fpn, laterals[:-1])] + [top]
+        outs = [conv(x) for conv, x in zip(self.fpn, laterals[:-1], strict=True)] + [top]
         size = outs[0].shape[-2:]
         fused = self.fuse(torch.cat([outs[0], *(_resize(o, size) for o in outs[1:])], dim=1))
         logits = self.classifier(fused)

@@ -49,8 +49,9 @@ def create_encoder(name: str, pretrained: bool = False, output_stride: int = 32)
     return encoder
 
 
-# Registration side effects: one module per family.
-from segbench.models.encoders import (  # noqa: F401
+# Registration side effects: one module per family. Imported after the registry is defined, since each module
+# imports it to register itself.
+from segbench.models.encoders import (  # noqa: E402, F401
     drn,
     hrnet,
     mit,

@@ -107,7 +107,7 @@ def drn_stages(arch: str, layers: tuple[int, ...] = LAYERS) -> list[nn.Sequentia
 def _drn(name: str, arch: str, pretrained: bool) -> Encoder:
     if pretrained:
         raise no_pretrained_weights(name)
-    specs = [FeatureSpec(ch, s) for ch, s in zip((32, 64, 128, 256, 512), (2, 4, 8, 8, 8))]
+    specs = [FeatureSpec(ch, s) for ch, s in zip((32, 64, 128, 256, 512), (2, 4, 8, 8, 8), strict=True)]
     encoder = Encoder(drn_stages(arch), specs)
     init_weights(encoder)
     return encoder

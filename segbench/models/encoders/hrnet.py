@@ -74,7 +74,7 @@ class HRModule(nn.Module):
             self.fuse.append(row)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        xs = [branch(x) for branch, x in zip(self.branches, xs)]
+        xs = [branch(x) for branch, x in zip(self.branches, xs, strict=True)]
         out = []
         for i, row in enumerate(self.fuse):
             size = xs[i].shape[-2:]
@@ -95,13 +95,14 @@ class Transition(nn.Module):
 
     def __init__(self, cins: tuple[int, ...], widths: tuple[int, ...]) -> None:
         super().__init__()
+        # ``widths`` has one entry more than ``cins``: the new branch's, built by ``self.new``.
         self.adapt = nn.ModuleList(
-            nn.Identity() if cin == w else ConvNormAct(cin, w) for cin, w in zip(cins, widths)
+            nn.Identity() if cin == w else ConvNormAct(cin, w) for cin, w in zip(cins, widths, strict=False)
         )
         self.new = ConvNormAct(cins[-1], widths[-1], stride=2)
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [layer(x) for layer, x in zip(self.adapt, xs)] + [self.new(xs[-1])]
+        return [layer(x) for layer, x in zip(self.adapt, xs, strict=True)] + [self.new(xs[-1])]
 
 
 class HRNetEncoder(Encoder):
@@ -130,7 +131,7 @@ class HRNetEncoder(Encoder):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         s2 = self.stem1(x)
         xs = [self.layer1(self.stem2(s2))]
-        for transition, stage in zip(self.transitions, self.hr_stages):
+        for transition, stage in zip(self.transitions, self.hr_stages, strict=True):
             xs = stage(transition(xs))
         return [s2, *xs]
 

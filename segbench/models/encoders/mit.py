@@ -179,7 +179,7 @@ class MiTEncoder(Encoder):
         total = sum(config.depths)
         rates = [config.drop_path * i / max(total - 1, 1) for i in range(total)]
         stages, specs, cin, stride, start = [], [], 3, 1, 0
-        for i, (dim, depth) in enumerate(zip(config.widths, config.depths)):
+        for i, (dim, depth) in enumerate(zip(config.widths, config.depths, strict=True)):
             patch, step = (7, 4) if i == 0 else (3, 2)
             stride *= step
             stages.append(MiTStage(cin, dim, patch, step, depth, config.heads[i], config.reductions[i],
@@ -194,7 +194,7 @@ class MiTEncoder(Encoder):
             return
         if output_stride not in (8, 16):
             raise ValueError(f"output stride must be 8, 16 or 32, not {output_stride}")
-        for stage, spec in zip(self.stages, self.feature_specs):
+        for stage, spec in zip(self.stages, self.feature_specs, strict=True):
             if spec.stride > output_stride:
                 in_stride = spec.stride // 2
                 stage.run_dense(max(in_stride // output_stride, 1), spec.stride // output_stride)

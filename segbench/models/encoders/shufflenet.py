@@ -72,10 +72,7 @@ class ShuffleUnit(nn.Module):
         out = self.relu(self.compress(x))
         out = channel_shuffle(out, _GROUPS)
         out = self.expand(self.depthwise(out))
-        if self.stride == 2:
-            out = torch.cat([self.shortcut(x), out], dim=1)
-        else:
-            out = out + x
+        out = torch.cat([self.shortcut(x), out], dim=1) if self.stride == 2 else out + x
         return self.relu(out)
 
 

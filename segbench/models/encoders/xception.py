@@ -89,7 +89,7 @@ def xception65_stages() -> list[nn.Sequential]:
 def xception(pretrained: bool = False) -> Encoder:
     if pretrained:
         raise no_pretrained_weights("xception")
-    specs = [FeatureSpec(c, s) for c, s in zip((64, 128, 256, 728, 2048), (2, 4, 8, 16, 32))]
+    specs = [FeatureSpec(c, s) for c, s in zip((64, 128, 256, 728, 2048), (2, 4, 8, 16, 32), strict=True)]
     encoder = Encoder(xception65_stages(), specs)
     init_weights(encoder)
     return encoder

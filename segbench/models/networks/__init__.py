@@ -42,8 +42,9 @@ class NetworkCard(Card):
 
 NETWORKS: Registry[type[nn.Module]] = Registry("network", NetworkCard)
 
-# Registration side effects: one module per network family.
-from segbench.models.networks import (  # noqa: F401
+# Registration side effects: one module per network family. Imported after the registry is defined, since each module
+# imports it to register itself.
+from segbench.models.networks import (  # noqa: E402, F401
     bisenet,
     bisenetv2,
     cgnet,

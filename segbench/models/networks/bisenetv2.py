@@ -136,7 +136,9 @@ class SemanticBranch(nn.Module):
         stages = []
         cin = STEM_CHANNELS
         for cout, n in SEMANTIC_STAGES:
-            stages.append(nn.Sequential(*(GatherExpand(cin if i == 0 else cout, cout, 2 if i == 0 else 1) for i in range(n))))
+            stages.append(
+                nn.Sequential(*(GatherExpand(cin if i == 0 else cout, cout, 2 if i == 0 else 1) for i in range(n)))
+            )
             cin = cout
         self.stages = nn.ModuleList(stages)
         self.context = ContextEmbedding(cin)

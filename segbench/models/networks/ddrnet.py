@@ -145,7 +145,7 @@ class DAPPM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         outs = [self.scale0(x)]
-        for scale, process in zip(self.scales, self.process):
+        for scale, process in zip(self.scales, self.process, strict=True):
             outs.append(process(resize(scale(x), size) + outs[-1]))
         return self.compression(torch.cat(outs, dim=1)) + self.shortcut(x)
 

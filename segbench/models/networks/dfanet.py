@@ -110,7 +110,7 @@ class Backbone(nn.Module):
 
     def __init__(self, in_channels: tuple[int, int, int], widths: tuple[int, int, int]) -> None:
         super().__init__()
-        self.stages = nn.ModuleList(stage(c, w, n) for c, w, n in zip(in_channels, widths, STAGE_BLOCKS))
+        self.stages = nn.ModuleList(stage(c, w, n) for c, w, n in zip(in_channels, widths, STAGE_BLOCKS, strict=True))
         self.attention = FCAttention(widths[-1])
 
     def forward(
@@ -169,8 +169,8 @@ class DFANet(nn.Module):
             feed = torch.cat([_resize(top, stages[0].shape[-2:]), stages[0]], dim=1)
             previous = stages
         quarter = lows[0].shape[-2:]
-        low = sum(_resize(r(f), quarter) for r, f in zip(self.reduce_low, lows))
-        out = self.merge_low(low) + sum(_resize(r(f), quarter) for r, f in zip(self.reduce_high, highs))
+        low = sum(_resize(r(f), quarter) for r, f in zip(self.reduce_low, lows, strict=True))
+        out = self.merge_low(low) + sum(_resize(r(f), quarter) for r, f in zip(self.reduce_high, highs, strict=True))
         return _resize(self.classifier(out), size)
 
 

@@ -146,7 +146,7 @@ class EfficientPyramidPooling(nn.Module):
         x = self.project(x)
         h, w = x.shape[-2:]
         outs = []
-        for scale, stage in zip(PYRAMID_SCALES, self.stages):
+        for scale, stage in zip(PYRAMID_SCALES, self.stages, strict=True):
             size = (max(math.ceil(h * scale), PYRAMID_MIN_SIZE), max(math.ceil(w * scale), PYRAMID_MIN_SIZE))
             if scale > 1:
                 outs.append(F.adaptive_avg_pool2d(stage(_resize(x, size)), (h, w)))

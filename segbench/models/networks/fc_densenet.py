@@ -118,7 +118,7 @@ class FCDenseNet(nn.Module):
 
         self.transitions_up = nn.ModuleList()
         self.up_blocks = nn.ModuleList()
-        for n, skip in zip(block_layers[depth + 1 :], reversed(skip_channels)):
+        for n, skip in zip(block_layers[depth + 1 :], reversed(skip_channels), strict=True):
             self.transitions_up.append(TransitionUp(upsampled))
             block = DenseBlock(upsampled + skip, growth_rate, n)
             self.up_blocks.append(block)
@@ -128,12 +128,12 @@ class FCDenseNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         skips = []
-        for block, down in zip(self.down_blocks, self.transitions_down):
+        for block, down in zip(self.down_blocks, self.transitions_down, strict=True):
             x, _ = block(x)
             skips.append(x)
             x = down(x)
         stack, x = self.bottleneck(x)
-        for up, block, skip in zip(self.transitions_up, self.up_blocks, reversed(skips)):
+        for up, block, skip in zip(self.transitions_up, self.up_blocks, reversed(skips), strict=True):
             stack, x = block(up(x, skip))
         return self.classifier(stack)  # the last up block passes on its whole stack
 

@@ -96,7 +96,7 @@ class FRRN(nn.Module):
             self.encoder.append(self._stage(n, channels, cout, 2**level))
             channels = cout
         self.decoder = nn.ModuleList()
-        for level, (n, cout) in zip(range(len(decoder), 0, -1), decoder):
+        for level, (n, cout) in zip(range(len(decoder), 0, -1), decoder, strict=True):
             self.decoder.append(self._stage(n, channels, cout, 2**level))
             channels = cout
 

@@ -126,7 +126,7 @@ class AttentionPyramid(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         levels = []
         out = x
-        for down, lateral in zip(self.down, self.lateral):
+        for down, lateral in zip(self.down, self.lateral, strict=True):
             out = down(out)
             levels.append(lateral(out))
         attention = levels[-1]

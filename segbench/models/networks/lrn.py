@@ -56,7 +56,7 @@ class DecoderStage(nn.Module):
 
     def __init__(self, cin: int, widths: tuple[int, ...]) -> None:
         super().__init__()
-        self.convs = nn.Sequential(*(ConvNormAct(c, w) for c, w in zip((cin, *widths[:-1]), widths)))
+        self.convs = nn.Sequential(*(ConvNormAct(c, w) for c, w in zip((cin, *widths[:-1]), widths, strict=True)))
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.convs(F.max_unpool2d(x, indices, 2, output_size=size))

@@ -55,7 +55,7 @@ class SplitDilatedConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = x.chunk(len(self.convs), dim=1)
-        return torch.cat([conv(p) for conv, p in zip(self.convs, parts)], dim=1)
+        return torch.cat([conv(p) for conv, p in zip(self.convs, parts, strict=True)], dim=1)
 
 
 class SqueezeExcitation(nn.Sequential):

@@ -80,7 +80,7 @@ class SpatialPyramidPooling(nn.Module):
         aspect = int(size[1]) / int(size[0])  # plain ints, also under tracing
         pooled = [
             _resize(level(F.adaptive_avg_pool2d(x, (rows, max(1, round(aspect * rows))))), size)
-            for level, rows in zip(self.levels, self.grids)
+            for level, rows in zip(self.levels, self.grids, strict=True)
         ]
         return self.fuse(torch.cat([x, *pooled], dim=1))
 
@@ -124,6 +124,6 @@ class SwiftNetRN18(nn.Module):
             features, lateral = _run_stage(stage, features)
             skips.append(lateral)
         out = self.spp(skips[-1])
-        for up, skip in zip(self.upsample, reversed(skips[:-1])):
+        for up, skip in zip(self.upsample, reversed(skips[:-1]), strict=True):
             out = up(out, skip)
         return _resize(self.classifier(out), size)

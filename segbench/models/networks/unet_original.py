@@ -60,7 +60,7 @@ class UNetOriginal(nn.Module):
         super().__init__()
         check_num_classes(num_classes)
         cins = (3, *STAGE_CHANNELS[:-1])
-        self.contracting = nn.ModuleList(double_conv(cin, cout) for cin, cout in zip(cins, STAGE_CHANNELS))
+        self.contracting = nn.ModuleList(double_conv(cin, cout) for cin, cout in zip(cins, STAGE_CHANNELS, strict=True))
         self.pool = nn.MaxPool2d(2, ceil_mode=True)
         self.expanding = nn.ModuleList(ExpandingStage(c) for c in reversed(STAGE_CHANNELS[1:]))
         self.classifier = nn.Conv2d(STAGE_CHANNELS[0], num_classes, 1)
