@@ -89,7 +89,7 @@ class Decoder(nn.Module):
         self.specs = tuple(specs)
         self.num_classes = num_classes
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:  # pragma: no cover
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, ...]:  # pragma: no cover
         raise NotImplementedError
 
 

@@ -25,7 +25,8 @@ def _identity_(conv: nn.Conv2d) -> None:
     Random initialisation did not train the module, the paper reports.
     """
     nn.init.zeros_(conv.weight)
-    nn.init.zeros_(conv.bias)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
     k = conv.kernel_size[0] // 2
     with torch.no_grad():
         conv.weight[range(conv.out_channels), range(conv.in_channels), k, k] = 1.0

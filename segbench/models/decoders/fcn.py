@@ -39,6 +39,7 @@ class FCNHead(nn.Sequential):
 def _skip_score(cin: int, num_classes: int) -> nn.Conv2d:
     """1x1 score of a shallower feature, zero-initialised so training starts from the coarser net."""
     score = nn.Conv2d(cin, num_classes, 1)
+    assert score.bias is not None  # built with a bias
     nn.init.zeros_(score.weight)
     nn.init.zeros_(score.bias)
     return score

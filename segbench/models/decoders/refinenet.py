@@ -73,7 +73,7 @@ class RefineBlock(nn.Module):
         super().__init__()
         self.adapt = nn.ModuleList(nn.Sequential(RCU(c), RCU(c)) for c in in_channels)
         if len(in_channels) > 1:
-            self.fuse = nn.ModuleList(_conv(c, width, 3) for c in in_channels)
+            self.fuse: nn.ModuleList | None = nn.ModuleList(_conv(c, width, 3) for c in in_channels)
         else:
             self.fuse = None
         self.crp = ChainedResidualPooling(width, crp_blocks, kernel_size=3)

@@ -68,6 +68,6 @@ class SegNet(Decoder):
             raise ValueError(f"SegNet has {len(self.stages)} stages but got {len(indices)} pooling indices")
         x = features[-1]
         for stage, (idx, size) in zip(reversed(self.stages), reversed(indices), strict=True):
-            x = F.max_unpool2d(x, idx, kernel_size=2, stride=2, output_size=tuple(size))
+            x = F.max_unpool2d(x, idx, kernel_size=(2, 2), stride=(2, 2), output_size=tuple(size))
             x = stage(x)
         return self.classifier(x)

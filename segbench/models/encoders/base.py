@@ -10,6 +10,7 @@ every later spatial kernel, the DeepLab way, for any architecture.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeAlias, cast
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ from torch import nn
 from segbench.models.spec import FeatureSpec
 
 _STRIDED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+StridedLayer: TypeAlias = nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d
 
 
 class Encoder(nn.Module):
@@ -52,12 +54,13 @@ class Encoder(nn.Module):
         self.output_stride = output_stride
 
 
-def _probe_input_strides(encoder: nn.Module, size: int = 128) -> dict[nn.Module, int]:
+def _probe_input_strides(encoder: nn.Module, size: int = 128) -> dict[StridedLayer, int]:
     """Stride (to the input) of the map entering each conv/pool, found by a dummy forward."""
-    seen: dict[nn.Module, int] = {}
+    seen: dict[StridedLayer, int] = {}
 
     def record(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        seen.setdefault(module, round(size / args[0].shape[-1]))
+        # Hooked on the _STRIDED layers only.
+        seen.setdefault(cast(StridedLayer, module), round(size / args[0].shape[-1]))
 
     handles = [m.register_forward_pre_hook(record) for m in encoder.modules() if isinstance(m, _STRIDED)]
     was_training = encoder.training
@@ -76,7 +79,7 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def _dilate_layer(module: nn.Module, in_stride: int, output_stride: int) -> None:
+def _dilate_layer(module: StridedLayer, in_stride: int, output_stride: int) -> None:
     """Adjust one layer that sees maps at ``in_stride`` for a target ``output_stride``.
 
     A strided layer whose output would pass the target runs at stride 1; a

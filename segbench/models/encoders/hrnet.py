@@ -28,6 +28,8 @@ an error.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,7 +81,7 @@ class HRModule(nn.Module):
         for i, row in enumerate(self.fuse):
             size = xs[i].shape[-2:]
             total = xs[i]
-            for j, layer in enumerate(row):
+            for j, layer in enumerate(cast(nn.ModuleList, row)):
                 if j == i:
                     continue
                 y = layer(xs[j])

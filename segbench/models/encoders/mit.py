@@ -36,6 +36,7 @@ would be 3.58, 13.66 and 24.71 M. No ImageNet weights are bundled, so
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -167,7 +168,7 @@ class MiTStage(nn.Module):
         conv.dilation = (input_dilation, input_dilation)
         conv.padding = (input_dilation * (k // 2),) * 2
         for block in self.blocks:
-            dw = block.ffn.dwconv
+            dw = cast(MiTBlock, block).ffn.dwconv
             dw.dilation = (stride_given_up, stride_given_up)
             dw.padding = (stride_given_up, stride_given_up)
 
@@ -197,7 +198,7 @@ class MiTEncoder(Encoder):
         for stage, spec in zip(self.stages, self.feature_specs, strict=True):
             if spec.stride > output_stride:
                 in_stride = spec.stride // 2
-                stage.run_dense(max(in_stride // output_stride, 1), spec.stride // output_stride)
+                cast(MiTStage, stage).run_dense(max(in_stride // output_stride, 1), spec.stride // output_stride)
         self.feature_specs = tuple(FeatureSpec(s.channels, min(s.stride, output_stride)) for s in self.feature_specs)
         self.output_stride = output_stride
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch import nn
@@ -19,6 +20,9 @@ from segbench.models.encoders import TIMM_PREFIX
 from segbench.models.encoders.base import Encoder
 from segbench.models.pretrained import PretrainedWeightsUnavailable
 from segbench.models.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from timm.models import FeatureInfo
 
 
 class TimmUnavailable(ImportError, ValueError):
@@ -67,7 +71,7 @@ def timm_encoder(model_name: str, pretrained: bool = False, output_stride: int =
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import timm
 
-    kwargs = {"output_stride": output_stride} if output_stride != 32 else {}
+    kwargs: dict[str, Any] = {"output_stride": output_stride} if output_stride != 32 else {}
     try:
         model = timm.create_model(model_name, features_only=True, pretrained=pretrained, **kwargs)
     except Exception as e:  # timm reports a missing offline file in several ways
@@ -77,6 +81,6 @@ def timm_encoder(model_name: str, pretrained: bool = False, output_stride: int =
             f"pretrained weights for '{TIMM_PREFIX}{model_name}' are not in the local Hugging Face cache "
             f"({type(e).__name__}); fetch them on a machine with network access, or run without --pretrained"
         ) from None
-    info = model.feature_info
+    info = cast("FeatureInfo", model.feature_info)  # features_only models describe their outputs
     specs = [FeatureSpec(c, r) for c, r in zip(info.channels(), info.reduction(), strict=True)]
     return TimmEncoder(model, specs)

@@ -28,6 +28,17 @@ def torchvision_model(name: str, pretrained: bool) -> nn.Module:
     return model
 
 
+def sequential_child(model: nn.Module, name: str) -> nn.Sequential:
+    """``model``'s submodule ``name`` (dotted for nested ones), which must be an ``nn.Sequential``.
+
+    Typed, unlike ``model.name``: ``nn.Module.__getattr__`` is typed ``Tensor | Module``.
+    """
+    child = model.get_submodule(name)
+    if not isinstance(child, nn.Sequential):
+        raise TypeError(f"{type(model).__name__}.{name} is a {type(child).__name__}, not an nn.Sequential")
+    return child
+
+
 def _specs(channels: tuple[int, ...]) -> list[FeatureSpec]:
     return [FeatureSpec(c, s) for c, s in zip(channels, _STRIDES, strict=True)]
 
@@ -37,10 +48,12 @@ VGG_CHANNELS = (64, 128, 256, 512, 512)
 
 def vgg_stages(name: str, pretrained: bool) -> list[nn.Module]:
     """torchvision's VGG ``features`` cut after each max-pool (rounding up), one stage per pool."""
-    features = torchvision_model(name, pretrained).features
-    pools = [i for i, m in enumerate(features) if isinstance(m, nn.MaxPool2d)]
-    for i in pools:
-        features[i].ceil_mode = True  # round up, like every other strided layer here
+    features = sequential_child(torchvision_model(name, pretrained), "features")
+    pools = []
+    for i, m in enumerate(features):
+        if isinstance(m, nn.MaxPool2d):
+            m.ceil_mode = True  # round up, like every other strided layer here
+            pools.append(i)
     bounds = [0, *(i + 1 for i in pools)]
     return [features[a:b] for a, b in pairwise(bounds)]
 
@@ -55,12 +68,13 @@ def _vgg(name: str, pretrained: bool) -> Encoder:
 
 def _resnet(name: str, pretrained: bool, channels: tuple[int, ...]) -> Encoder:
     m = torchvision_model(name, pretrained)
+    layer = m.get_submodule
     stages = [
-        nn.Sequential(m.conv1, m.bn1, m.relu),
-        nn.Sequential(m.maxpool, m.layer1),
-        m.layer2,
-        m.layer3,
-        m.layer4,
+        nn.Sequential(layer("conv1"), layer("bn1"), layer("relu")),
+        nn.Sequential(layer("maxpool"), layer("layer1")),
+        layer("layer2"),
+        layer("layer3"),
+        layer("layer4"),
     ]
     return Encoder(stages, _specs(channels))
 
@@ -102,18 +116,21 @@ def resnet101(pretrained: bool = False) -> Encoder:
 
 @ENCODERS.register("mobilenet_v2", paper="Sandler et al., MobileNetV2", year=2018, **_TV)
 def mobilenet_v2(pretrained: bool = False) -> Encoder:
-    features = torchvision_model("mobilenet_v2", pretrained).features
+    features = sequential_child(torchvision_model("mobilenet_v2", pretrained), "features")
     return Encoder(_split_features(features, (2, 4, 7, 14)), _specs((16, 24, 32, 96, 1280)))
 
 
 @ENCODERS.register("mobilenet_v3_large", paper="Howard et al., Searching for MobileNetV3", year=2019, **_TV)
 def mobilenet_v3_large(pretrained: bool = False) -> Encoder:
-    features = torchvision_model("mobilenet_v3_large", pretrained).features
+    features = sequential_child(torchvision_model("mobilenet_v3_large", pretrained), "features")
     return Encoder(_split_features(features, (2, 4, 7, 13)), _specs((16, 24, 40, 112, 960)))
 
 
 @ENCODERS.register("shufflenet_v2", paper="Ma et al., ShuffleNet V2", year=2018, **_TV)
 def shufflenet_v2(pretrained: bool = False) -> Encoder:
-    m = torchvision_model("shufflenet_v2_x1_0", pretrained)
-    stages = [m.conv1, m.maxpool, m.stage2, m.stage3, nn.Sequential(m.stage4, m.conv5)]
+    layer = torchvision_model("shufflenet_v2_x1_0", pretrained).get_submodule
+    stages = [
+        layer("conv1"), layer("maxpool"), layer("stage2"), layer("stage3"),
+        nn.Sequential(layer("stage4"), layer("conv5")),
+    ]
     return Encoder(stages, _specs((24, 24, 116, 232, 1024)))

@@ -16,7 +16,7 @@ from torch import nn
 
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
-from segbench.models.encoders.torchvision_backed import torchvision_model
+from segbench.models.encoders.torchvision_backed import sequential_child, torchvision_model
 from segbench.models.spec import FeatureSpec
 
 _TV = {"source": "torchvision"}
@@ -68,16 +68,16 @@ def _shrinks_by_one(m: nn.Module) -> bool:
 @ENCODERS.register("efficientnet_b0", paper="Tan & Le, EfficientNet", year=2019, **_TV)
 def efficientnet_b0(pretrained: bool = False) -> Encoder:
     """Features after blocks 1, 2, 3, 5 and the final 1x1 conv (16, 24, 40, 112, 1280 channels)."""
-    features = torchvision_model("efficientnet_b0", pretrained).features
+    features = sequential_child(torchvision_model("efficientnet_b0", pretrained), "features")
     return Encoder(_split(features, (2, 3, 4, 6)), _specs((16, 24, 40, 112, 1280)))
 
 
 @ENCODERS.register("regnet_y_800mf", paper="Radosavovic et al., Designing Network Design Spaces", year=2020,
                    **_TV)
 def regnet_y_800mf(pretrained: bool = False) -> Encoder:
-    m = torchvision_model("regnet_y_800mf", pretrained)
-    t = m.trunk_output
-    return Encoder([m.stem, t.block1, t.block2, t.block3, t.block4], _specs((32, 64, 144, 320, 784)))
+    layer = torchvision_model("regnet_y_800mf", pretrained).get_submodule
+    stages = [layer("stem"), *(layer(f"trunk_output.block{i}") for i in range(1, 5))]
+    return Encoder(stages, _specs((32, 64, 144, 320, 784)))
 
 
 @ENCODERS.register("convnext_tiny", paper="Liu et al., A ConvNet for the 2020s", year=2022, **_TV)
@@ -88,5 +88,5 @@ def convnext_tiny(pretrained: bool = False) -> Encoder:
     (``floor(H / stride)``, one pixel under segbench's usual ``ceil``); the
     decoders align maps by cropping/padding, so that is harmless.
     """
-    features = torchvision_model("convnext_tiny", pretrained).features
+    features = sequential_child(torchvision_model("convnext_tiny", pretrained), "features")
     return ConvNeXtEncoder(_split(features, (2, 4, 6)), _specs((96, 192, 384, 768), (4, 8, 16, 32)))

@@ -10,10 +10,11 @@ torchvision's minus the classifier.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from segbench.models.encoders import ENCODERS
 from segbench.models.encoders.base import Encoder
@@ -39,7 +40,8 @@ class VggBnEncoder(Encoder):
         features: list[torch.Tensor] = []
         indices: list[PoolIndices] = []
         for stage in self.stages:
-            *convs, pool = stage
+            *convs, last = cast(nn.Sequential, stage)
+            pool = cast(nn.MaxPool2d, last)  # every stage ends in its max pool (vgg_stages)
             for layer in convs:
                 x = layer(x)
             size = (int(x.shape[-2]), int(x.shape[-1]))

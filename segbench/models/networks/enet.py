@@ -123,7 +123,7 @@ class UpsamplingBottleneck(nn.Module):
     def forward(self, x: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         # Explicit ints: the size check inside max_unpool2d fails on traced shapes (fvcore).
         size = (2 * int(x.shape[-2]), 2 * int(x.shape[-1]))
-        main = F.max_unpool2d(self.project(x), indices, kernel_size=2, stride=2, output_size=size)
+        main = F.max_unpool2d(self.project(x), indices, kernel_size=(2, 2), stride=(2, 2), output_size=size)
         return self.act(main + self.branch(x))
 
 

@@ -16,6 +16,7 @@ Convolutions keep their biases, as in the authors' Lasagne code.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -123,7 +124,7 @@ class FCDenseNet(nn.Module):
             block = DenseBlock(upsampled + skip, growth_rate, n)
             self.up_blocks.append(block)
             upsampled = block.new_channels
-        self.classifier = nn.Conv2d(self.up_blocks[-1].out_channels, num_classes, 1)
+        self.classifier = nn.Conv2d(cast(DenseBlock, self.up_blocks[-1]).out_channels, num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

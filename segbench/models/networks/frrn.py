@@ -17,6 +17,7 @@ match, so odd input sizes work.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -116,11 +117,11 @@ class FRRN(nn.Module):
         for stage in self.encoder:
             sizes.append(pooled.shape[-2:])
             pooled = F.max_pool2d(pooled, 2, ceil_mode=True)
-            for unit in stage:
+            for unit in cast(nn.ModuleList, stage):  # FRRU stages (_stage)
                 pooled, residual = unit(pooled, residual)
         for stage in self.decoder:
             pooled = F.interpolate(pooled, size=sizes.pop(), mode="bilinear", align_corners=False)
-            for unit in stage:
+            for unit in cast(nn.ModuleList, stage):  # FRRU stages (_stage)
                 pooled, residual = unit(pooled, residual)
         pooled = F.interpolate(pooled, size=size, mode="bilinear", align_corners=False)
         x = self.head(self.merge(torch.cat([pooled, residual], dim=1)))

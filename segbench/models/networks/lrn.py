@@ -59,7 +59,7 @@ class DecoderStage(nn.Module):
         self.convs = nn.Sequential(*(ConvNormAct(c, w) for c, w in zip((cin, *widths[:-1]), widths, strict=True)))
 
     def forward(self, x: torch.Tensor, indices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        return self.convs(F.max_unpool2d(x, indices, 2, output_size=size))
+        return self.convs(F.max_unpool2d(x, indices, (2, 2), output_size=size))
 
 
 class LabelRefinement(nn.Module):
@@ -108,7 +108,7 @@ class LabelRefinementNetwork(nn.Module):
             pre_pool = (int(x.shape[-2]), int(x.shape[-1]))  # plain ints: a traced size breaks unpooling
             x, indices = F.max_pool2d(x, 2, ceil_mode=True, return_indices=True)
             pooled.append((indices, pre_pool))
-        labels = []
+        labels: list[torch.Tensor] = []
         for i, stage in enumerate(self.decoder):
             indices, pre_pool = pooled.pop()
             x = stage(x, indices, pre_pool)

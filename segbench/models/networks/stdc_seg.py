@@ -112,7 +112,7 @@ class STDCSeg(nn.Module):
         self.aux16 = TrainingOnly(seg_head(CONTEXT, 64, num_classes))
         self.detail_head = TrainingOnly(seg_head(c8, 64, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor | BoundaryLogits, ...]:
         size = x.shape[-2:]
         *_, f8, f16, f32 = self.backbone(x)
         context8, context16 = self.context_path(f8, f16, f32)

@@ -26,6 +26,8 @@ head: SwiftNet trains with the plain cross-entropy.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 import torchvision
@@ -121,7 +123,7 @@ class SwiftNetRN18(nn.Module):
         size = x.shape[-2:]
         features, skips = self.stem(x), []
         for stage in self.stages:
-            features, lateral = _run_stage(stage, features)
+            features, lateral = _run_stage(cast(nn.Sequential, stage), features)  # ResNet layer1-4
             skips.append(lateral)
         out = self.spp(skips[-1])
         for up, skip in zip(self.upsample, reversed(skips[:-1]), strict=True):
