@@ -590,22 +590,3 @@ def from_flags(cls: type[T], values: dict[str, Any]) -> T:
 def merge(section: D | None, flags: dict[str, Any], cls: type[D]) -> D:
     """``section`` (a suite's, or the defaults) with the command-line values in ``flags`` winning."""
     return replace(section if section is not None else cls(), **flags)
-
-
-def flag_of(cls: type, name: str) -> str:
-    """The flag of a field, as a command spells it (for messages)."""
-    (f,) = (f for f in fields(cls) if f.name == name)
-    return f.metadata.get("flag") or "--" + name.replace("_", "-")
-
-
-def defaults_of(cls: type) -> dict[str, Any]:
-    return {f.name: _default(f) for f in fields(cls)}
-
-
-def _default(f: Field[Any]) -> Any:
-    """A field's default value: its ``default``, else what its ``default_factory`` makes."""
-    if f.default is not MISSING:
-        return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    raise TypeError(f"field '{f.name}' has no default")
