@@ -142,14 +142,17 @@ def train_and_evaluate(
     state = trainer.fit()
     loader = eval_loader(eval_set, num_workers=recipe.num_workers, pin_memory=device.type == "cuda")
     deployed = apply_inference(model, cell.inference)  # the model with its inference add-ons, if any
+    t0 = time.perf_counter()
     metrics = evaluate(deployed, loader, info.num_classes, info.ignore_index, device, recipe.precision,
                        recipe.channels_last)
+    eval_time_s = time.perf_counter() - t0
     if artifacts_dir is not None and is_main_process():  # for the qualitative sheet: plotting runs no model
         save_predictions(deployed, eval_set, predictions_dir(artifacts_dir), device, recipe.precision,
                          recipe.channels_last)
     return {
         **metrics.to_dict(),
         "train_time_s": state.elapsed_s,
+        "eval_time_s": eval_time_s,
         "train_iters": state.iteration,
         "train_epochs_done": state.epoch,
         "best_val_miou": state.best_miou,

@@ -106,3 +106,6 @@ class Training:
     train_time_s: float = field(metadata=column(
         "Train time", "s", decimals=0, better="lower",
         doc="seconds the training took (its budget, if one was given in seconds, is `train_time_budget_s`)"))
+    #: Seconds scoring the evaluation split took (the validations during training are in ``train_time_s``).
+    eval_time_s: float = field(metadata=column(
+        "Eval time", "s", decimals=1, better="lower", doc="seconds scoring the evaluation split took"))

@@ -94,6 +94,7 @@ def test_a_time_budget_cell_records_both(tmp_path, small_synthetic):
     row = pd.read_csv(out / "table.csv").iloc[0]
     assert row["train_time_budget_s"] == 1.0
     assert row["train_time_s"] >= 1.0 and row["train_time_s"] != row["train_time_budget_s"]
+    assert row["eval_time_s"] > 0  # scoring the evaluation split, timed on its own
 
 
 # --------------------------------------------------------------------------- tables
