@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from segbench.inputs import DamagedCheckpointWarning
 from torch import nn
 
 from segbench.outputs import open_atomic
@@ -46,10 +48,6 @@ EXPECTED = "a checkpoint written by segbench train or grid (a dict of tensors an
 
 class CheckpointError(ValueError):
     """A file that is not a loadable segbench checkpoint; ``str()`` names it and what was expected."""
-
-
-class DamagedCheckpointWarning(UserWarning):
-    """A training checkpoint could not be read; it was set aside and its training starts over."""
 
 
 def _refused_global(error: BaseException) -> str | None:

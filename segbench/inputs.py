@@ -27,6 +27,10 @@ LABEL_FORMATS = ("PNG",)
 LABEL_MODES = ("L", "P")
 
 
+class DamagedCheckpointWarning(UserWarning):
+    """A training checkpoint could not be read; it was set aside and its training starts over."""
+
+
 class BadFileError(ValueError):
     """A file handed in has unusable contents; ``str()`` names the file and the rule broken.
 

@@ -5,32 +5,26 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import torch
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from segbench import distributed
-from segbench.cell import build_cell_model, train_and_evaluate, train_and_evaluate_launched
-from segbench.checkpoints import recorded_fingerprint
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import DataRoot, Device
 from segbench.config import CellConfig, model_label, with_inference, with_training
-from segbench.data import DatasetNotFoundError, UnknownSplitError, build_dataset
 from segbench.display import metrics_table
-from segbench.evaluate import evaluate_checkpoint, score_predictions
-from segbench.grid import expand_grid
 from segbench.inputs import BadFileError
-from segbench.measure.metrics import SegMetrics
-from segbench.models.decoders import NotApplicable
-from segbench.models.pretrained import PretrainedWeightsUnavailable
-from segbench.options import data_choice
 from segbench.outputs import prepare_dir, writing
 from segbench.results import write_json_atomic
 from segbench.spec import INFERENCE, DataSpec, Given, InferenceSpec, TrainSpec, options
-from segbench.train import TrainEvent
+
+if TYPE_CHECKING:  # torch, the models and the data load inside the commands that use them
+    import torch
+
+    from segbench.measure.metrics import SegMetrics
+    from segbench.train import TrainEvent
 
 #: The inference options of ``eval``: every add-on applied to a trained model (attention is trained in).
 EVAL_INFERENCE = ("tta_scales", "flip", "crf", "crf_iterations", "mc_samples")
@@ -60,6 +54,11 @@ def train(
     processes train it data-parallel (started like torchrun); inside a
     torchrun job, each process joins that job instead.
     """
+    from segbench import distributed
+    from segbench.cell import build_cell_model, train_and_evaluate_launched
+    from segbench.grid import expand_grid
+    from segbench.models.pretrained import PretrainedWeightsUnavailable
+
     assert given is not None  # filled by @options
     try:
         check_options(ctx)
@@ -118,6 +117,9 @@ def _claim_out_dir(out_dir: Path, cell: CellConfig, overwrite: bool) -> None:
 
     An unreadable last.pt is left to the trainer, which sets it aside and starts over.
     """
+    from segbench import distributed
+    from segbench.checkpoints import recorded_fingerprint
+
     prepare_dir(out_dir)
     found = recorded_fingerprint(out_dir / "last.pt")
     if found is None or found == cell.fingerprint:
@@ -132,6 +134,8 @@ def _claim_out_dir(out_dir: Path, cell: CellConfig, overwrite: bool) -> None:
 
 def _torchrun_size(requested: int) -> int:
     """Inside torchrun the job's size is given; --nproc-per-node may only repeat it."""
+    from segbench import distributed
+
     local = distributed.dist_env().local_world_size
     if requested not in (1, local):
         raise ValueError(f"--nproc-per-node {requested} inside a torchrun job of {local} processes per node; "
@@ -141,6 +145,10 @@ def _torchrun_size(requested: int) -> int:
 
 def _train_here(cell: CellConfig, model: torch.nn.Module, out_dir: Path, joining: bool) -> dict:
     """Train in this process: alone, or as one rank of the torchrun job it was started in."""
+    from segbench import distributed
+    from segbench.cell import train_and_evaluate
+    from segbench.data import DatasetNotFoundError, UnknownSplitError
+
     device = None
     if joining:
         device = distributed.worker_device(cell.device, distributed.dist_env().local_rank)
@@ -180,6 +188,9 @@ def eval_(
     given: Given | None = None,
 ) -> None:
     """Score a trained model's checkpoint on a dataset split (optionally with inference add-ons)."""
+    from segbench.evaluate import evaluate_checkpoint
+    from segbench.models.decoders import NotApplicable
+
     try:
         check_options(ctx)
         assert given is not None  # filled by @options
@@ -200,6 +211,10 @@ def score(
     output_format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Score a folder of predicted label PNGs made by any tool, with segbench's mIoU definition."""
+    from segbench.data import build_dataset
+    from segbench.evaluate import score_predictions
+    from segbench.options import data_choice
+
     try:
         if output_format not in ("table", "json"):
             raise ValueError(f"unknown format '{output_format}'; valid: table, json")

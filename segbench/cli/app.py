@@ -14,7 +14,7 @@ import warnings
 import typer
 from rich.console import Console
 
-from segbench.checkpoints import DamagedCheckpointWarning
+from segbench.inputs import DamagedCheckpointWarning
 from segbench.outputs import OutputPathError
 from segbench.plugins import PluginError, load_plugins
 from segbench.spec import SpecError

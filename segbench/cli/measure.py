@@ -1,4 +1,8 @@
-"""Commands that measure: grid, run (a suite) and list."""
+"""Commands that measure: grid, run (a suite) and list.
+
+Torch, the models and the data load inside the commands that use them, so
+``segbench --help`` and a mistyped option answer at once.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import signal
 import warnings
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,15 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
 from segbench.config import CellConfig, model_label
-from segbench.data import DATASETS
 from segbench.display import grid_table, registry_table
-from segbench.distributed import check_nproc
-from segbench.losses import LOSSES
-from segbench.models import DECODERS, ENCODERS
-from segbench.models.catalog import model_entries
 from segbench.outputs import prepare_dir
 from segbench.rundir import DamagedRecordWarning
-from segbench.runner import DEFAULT_RUNS_DIR, Executor, GridResult, new_run_dir, run_grid
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
 from segbench.spec import (
     BenchmarkSpec,
@@ -37,7 +35,11 @@ from segbench.spec import (
     options,
 )
 from segbench.suites import load_suite
-from segbench.train import TrainEvent
+
+if TYPE_CHECKING:
+    from segbench.executors.base import Executor
+    from segbench.runner import GridResult
+    from segbench.train import TrainEvent
 
 
 class Listable(str, Enum):
@@ -78,6 +80,9 @@ def grid(
     Without --dataset the models train briefly on the built-in synthetic set;
     --profile-only measures the costs alone.
     """
+    from segbench.distributed import check_nproc
+    from segbench.runner import DEFAULT_RUNS_DIR, new_run_dir
+
     assert given is not None  # filled by @options
     try:
         check_options(ctx)
@@ -115,6 +120,8 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
 
 def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor) -> GridResult:
     """Run the grid under two progress bars: cells, and the current cell's training steps."""
+    from segbench.runner import run_grid
+
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -178,6 +185,8 @@ def run(
     Rerunning into the same --out skips cells already finished with the same configuration.
     The execution options given here win over the suite's [execution] table.
     """
+    from segbench.runner import DEFAULT_RUNS_DIR, new_run_dir
+
     assert given is not None  # filled by @options
     try:
         check_options(ctx)
@@ -200,6 +209,11 @@ def run(
 @app.command("list")
 def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, models, datasets or losses")]) -> None:
     """List the registered encoders, decoders, whole models, datasets or training losses."""
+    from segbench.data import DATASETS
+    from segbench.losses import LOSSES
+    from segbench.models import DECODERS, ENCODERS
+    from segbench.models.catalog import model_entries
+
     if what is Listable.encoders:
         entries = [(n, ENCODERS.metadata(n)) for n in ENCODERS.names()]
         out.print(registry_table("encoders", entries, ["source", "paper", "year"]))

@@ -12,7 +12,6 @@ from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import DataRoot
 from segbench.compare import Tolerances, compare_runs, comparison_table, update_baseline
 from segbench.outputs import write_text_atomic
-from segbench.plots import make_plots
 from segbench.suites import load_suite
 from segbench.tables import long_table, pivot_table, render, render_long
 
@@ -117,6 +116,8 @@ def plot(
 ) -> None:
     """Figures: accuracy vs GFLOPs and latency (Pareto front), latency and memory, heatmap,
     per-class IoU, training curves, and a qualitative sheet of predictions."""
+    from segbench.plots import make_plots  # matplotlib and the figures: loaded for this command only
+
     try:
         paths = make_plots(runs, out_dir, output_format, metric, images, data_root,
                            report=lambda line: err.print(line, highlight=False, markup=False))

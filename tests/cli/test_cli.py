@@ -1,6 +1,8 @@
 """The CLI end to end: run directory, table, bad input, failures as rows, resume."""
 
 import json
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -184,3 +186,12 @@ def test_version_and_short_help(capsys):
     assert capsys.readouterr().out.strip() == f"segbench {segbench.__version__}" == f"segbench {version('segbench')}"
     assert main(["grid", "-h"]) == 0
     assert "--label-smoothing" in capsys.readouterr().out
+
+
+def test_help_loads_no_torch():
+    """``segbench --help`` answers without importing torch, the models or the data."""
+    code = ("import sys; from segbench.cli import main; main(['--help']); "
+            "print(sorted(m for m in ('torch', 'segbench.models', 'segbench.data', 'segbench.train') "
+            "if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
