@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from segbench.inputs import DamagedCheckpointWarning
 from torch import nn
 
+from segbench.inputs import DamagedCheckpointWarning
 from segbench.outputs import open_atomic
 
 #: Keys every segbench checkpoint has (see Trainer.checkpoint).
