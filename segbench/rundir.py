@@ -161,8 +161,8 @@ class RunDir:
         if any(path.stat().st_mtime > table_time for path in files):
             return True
         try:
-            cached = pd.read_csv(self.table_csv, usecols=lambda c: c in ("cell_id",))
-            header = list(pd.read_csv(self.table_csv, nrows=0).columns)
+            cached = pd.read_csv(self.table_csv)
+            header = list(cached.columns)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError):
             return True
         ids = sorted(p.name.removesuffix(RECORD_SUFFIX) for p in files)

@@ -29,11 +29,6 @@ from segbench.rundir import DamagedRecordWarning, RunDir
 DEFAULT_RUNS_DIR = Path("results/runs")
 
 
-def artifacts_dir(run_dir: Path, cell: CellConfig) -> Path:
-    """Where a cell's checkpoints and training log live."""
-    return RunDir(run_dir).artifacts(cell.cell_id)
-
-
 def new_run_dir(base: Path = DEFAULT_RUNS_DIR, prefix: str = "") -> Path:
     """A fresh ``base/<prefix><date>-<time>`` directory name (not created)."""
     stamp = prefix + datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -132,5 +127,5 @@ def run_grid(
     return result
 
 
-__all__ = ["DEFAULT_RUNS_DIR", "Executor", "GridResult", "LocalExecutor", "TrainCallback", "artifacts_dir",
+__all__ = ["DEFAULT_RUNS_DIR", "Executor", "GridResult", "LocalExecutor", "TrainCallback",
            "finished_cells", "new_run_dir", "run_grid"]
