@@ -136,6 +136,10 @@ def _tables(runs: Sequence[Path], report: Report) -> None:
 def _figures(runs: Sequence[Path], report: Report, metric: str, images: int, data_root: str | None) -> None:
     from segbench.plots import make_plots  # matplotlib: loaded only when a report is made
 
+    bare = [str(r) for r in runs if not RunDir(r).records()]
+    if bare:  # figures are drawn from the cell records, which a table.csv alone does not have
+        report.skipped.append(f"skipped every figure: {', '.join(bare)} holds no cell records (a table.csv alone)")
+        return
     with tempfile.TemporaryDirectory(prefix="segbench-report-") as folder:
         for path in make_plots(list(runs), Path(folder), "png", metric, images, data_root,
                                report=report.skipped.append):
@@ -149,18 +153,26 @@ def build_report(
     metric: str = "miou",
     images: int = 4,
     data_root: str | None = None,
+    ignore_keys: Sequence[str] = (),
 ) -> Report:
-    """Everything the page shows: tables, figures, each run checked against ``baseline``, the records."""
+    """Everything the page shows: tables, figures, each run checked against ``baseline``, the records.
+
+    ``tolerances`` and ``ignore_keys`` are :func:`segbench.compare.compare_runs`' own.
+    """
     if not runs:
         raise ValueError("no run directory given")
+    from segbench.plots import METRICS
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric '{metric}'; valid numeric columns: {', '.join(METRICS)}")
     paths = [check_run(Path(r)) for r in runs]
     if baseline is not None:
         check_run(Path(baseline))
     report = Report(paths, [RunDir(p).environment() for p in paths])
-    _figures(paths, report, metric, images, data_root)  # first: it checks the metric's name
     _tables(paths, report)
+    _figures(paths, report, metric, images, data_root)
     if baseline is not None:
-        report.comparisons = [compare_runs(baseline, p, tolerances) for p in paths]
+        report.comparisons = [compare_runs(baseline, p, tolerances, ignore_keys) for p in paths]
     report.records = [RunDir(p).records() if RunDir(p).has_records() else [] for p in paths]
     return report
 

@@ -142,10 +142,11 @@ def _control(figure_src: str) -> str:
             f'<img alt="cut" src="{cut}"><img alt="signature" src="data:image/png;base64,iVBORw0KGgo="></body></html>')
 
 
+@pytest.mark.skipif(_browser() is None, reason="no Chromium on PATH (apt-get install chromium); "
+                    "the HTML is still checked by the parser tests")
 def test_chromium_renders_every_table_and_figure(page: Path, tmp_path: Path) -> None:
     browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium on PATH (apt-get install chromium); the HTML is still checked by the parser tests")
+    assert browser is not None
     expected = _Page(page.read_text())
     shutil.copy(page, tmp_path / "report.html")
     (tmp_path / "control.html").write_text(_control(expected.all("img")[0]["src"] or ""))
@@ -185,3 +186,17 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     assert_one_line(capsys, main(["report", str(SMOKE_BASELINE), "--out", out, "--metric", "speed"]),
                     "speed", "valid")
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob(".*"))
+
+
+def test_a_table_alone_gives_tables_without_figures(tmp_path: Path, capsys) -> None:
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(SMOKE_BASELINE / "table.csv", bare / "table.csv")
+    out = tmp_path / "r.html"
+    assert main(["report", str(bare), "--baseline", str(SMOKE_BASELINE), "--out", str(out)]) == 0
+    assert "skipped every figure" in capsys.readouterr().err
+    parsed = _Page(out.read_text())
+    # The long table and three pivots; no run.json, and a gate with nothing to list, make no table.
+    assert not parsed.all("img") and len(parsed.all("table")) == 4
+    text = "".join(parsed.text)
+    assert "No regressions" in text and "No run.json" in text

@@ -18,6 +18,8 @@ def report(
     baseline: Annotated[Path | None, typer.Option(
         help="Also show the regression gate's verdict of each run against this run.")] = None,
     suite: Annotated[str | None, typer.Option(help="Take the gate's tolerances from this suite's [compare].")] = None,
+    ignore_keys: Annotated[str | None, typer.Option(
+        help="Key columns the gate leaves out of matching, e.g. seed.")] = None,
     metric: Annotated[str, typer.Option(help="Metric of the encoder x decoder heatmap.")] = "miou",
     images: Annotated[int, typer.Option(help="Images on the qualitative sheet.")] = 4,
     data_root: DataRoot = None,
@@ -31,7 +33,8 @@ def report(
         settings = dict(load_suite(suite).compare) if suite else {}
         settings.pop("baseline", None)
         made = write_report(runs, out, baseline, Tolerances.from_mapping(settings), metric=metric, images=images,
-                            data_root=data_root)
+                            data_root=data_root,
+                            ignore_keys=ignore_keys.split(",") if ignore_keys else ())
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     for line in made.skipped:
