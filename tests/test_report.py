@@ -20,6 +20,7 @@ from segbench.cli import main
 from segbench.rundir import load_records, write_record, write_table
 from tests.conftest import assert_one_line
 
+#: Read from copies only: reading a run whose table.csv is stale rewrites it, and this one is committed.
 SMOKE_BASELINE = Path(__file__).resolve().parent.parent / "results" / "baselines" / "smoke"
 HOSTILE = '<script>alert(1)</script><img src="http://example.com/x.png">'
 #: Every figure ``segbench plot`` makes of the smoke run (it saved no predictions: no qualitative sheet).
@@ -49,14 +50,15 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def page(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("report")
-    run = root / "current"
+    baseline, run = root / "baseline", root / "current"
+    shutil.copytree(SMOKE_BASELINE, baseline)
     shutil.copytree(SMOKE_BASELINE, run)
     record = next(r for r in load_records(run) if r["decoder"] == "skip" and r["encoder"] == "resnet18")
     record.update(status="failed", error=f"RuntimeError: {HOSTILE}")
     write_record(run, record)
     write_table(run)
     out = root / "report.html"
-    assert main(["report", str(run), "--baseline", str(SMOKE_BASELINE), "--suite", "smoke", "--out", str(out)]) == 0
+    assert main(["report", str(run), "--baseline", str(baseline), "--suite", "smoke", "--out", str(out)]) == 0
     return out
 
 
@@ -175,15 +177,17 @@ def test_chromium_renders_every_table_and_figure(page: Path, tmp_path: Path) -> 
 
 def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
     out = str(tmp_path / "r.html")
+    run = tmp_path / "run"
+    shutil.copytree(SMOKE_BASELINE, run)
     assert_one_line(capsys, main(["report", str(tmp_path / "nope"), "--out", out]), "no run at", "nope")
     (tmp_path / "empty").mkdir()
     assert_one_line(capsys, main(["report", str(tmp_path / "empty"), "--out", out]), "not a run directory")
-    assert_one_line(capsys, main(["report", str(SMOKE_BASELINE), "--baseline", str(tmp_path / "empty"),
+    assert_one_line(capsys, main(["report", str(run), "--baseline", str(tmp_path / "empty"),
                                   "--out", out]), "not a run directory")
-    assert_one_line(capsys, main(["report", str(SMOKE_BASELINE), "--out", str(tmp_path / "no" / "r.html")]),
+    assert_one_line(capsys, main(["report", str(run), "--out", str(tmp_path / "no" / "r.html")]),
                     "cannot write", "folder does not exist")
-    assert_one_line(capsys, main(["report", str(SMOKE_BASELINE), "--out", str(tmp_path)]), "it is a folder")
-    assert_one_line(capsys, main(["report", str(SMOKE_BASELINE), "--out", out, "--metric", "speed"]),
+    assert_one_line(capsys, main(["report", str(run), "--out", str(tmp_path)]), "it is a folder")
+    assert_one_line(capsys, main(["report", str(run), "--out", out, "--metric", "speed"]),
                     "speed", "valid")
     assert not list(tmp_path.glob("*.html")) and not list(tmp_path.glob(".*"))
 
@@ -192,8 +196,10 @@ def test_a_table_alone_gives_tables_without_figures(tmp_path: Path, capsys) -> N
     bare = tmp_path / "bare"
     bare.mkdir()
     shutil.copy(SMOKE_BASELINE / "table.csv", bare / "table.csv")
+    baseline = tmp_path / "baseline"
+    shutil.copytree(SMOKE_BASELINE, baseline)
     out = tmp_path / "r.html"
-    assert main(["report", str(bare), "--baseline", str(SMOKE_BASELINE), "--out", str(out)]) == 0
+    assert main(["report", str(bare), "--baseline", str(baseline), "--out", str(out)]) == 0
     assert "skipped every figure" in capsys.readouterr().err
     parsed = _Page(out.read_text())
     # The long table and three pivots; no run.json, and a gate with nothing to list, make no table.
