@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
+from segbench.display import Col, FittedTable, cell_labels
 from segbench.outputs import prepare_dir, writing
 from segbench.results import COLUMNS as COLUMNS_DESCRIBED
 from segbench.results import KEY_COLUMNS, column
@@ -617,8 +617,12 @@ def _replace_baseline(src: Path, dst: Path) -> Path:
 _STYLE = {REGRESSION: "red", IMPROVEMENT: "green", NOT_COMPARABLE: "yellow", INFO: "blue", OK: "dim"}
 
 
-def comparison_table(comparison: Comparison, show_ok: bool = False) -> Table:
-    """The findings worth a look, regressions first, as a rich table."""
+def comparison_table(comparison: Comparison, show_ok: bool = False) -> FittedTable:
+    """The findings worth a look, regressions first, as a table that fits the console.
+
+    Cells are named by their short labels (see :func:`segbench.display.cell_labels`); the verdict and
+    its reason share a column that folds, so neither is ever left out.
+    """
     order = {v: i for i, v in enumerate((REGRESSION, NOT_COMPARABLE, IMPROVEMENT, INFO, OK))}
     shown = [f for f in comparison.findings if show_ok or f.verdict != OK]
     shown.sort(key=lambda f: order[f.verdict])
@@ -627,13 +631,15 @@ def comparison_table(comparison: Comparison, show_ok: bool = False) -> Table:
         + [f"{sum(f.verdict == v for f in comparison.findings)} {v}" for v in VERDICTS]
     )
     style = "bold green" if comparison.ok else "bold red"
-    table = Table(title=f"[{style}]{comparison.headline()}[/]", caption=caption, header_style="bold")
-    for name, justify in [("cell", "left"), ("metric", "left"), ("baseline", "right"), ("current", "right"),
-                          ("change", "right"), ("verdict", "left"), ("message", "left")]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for f in shown:
-        values = [format_value(f.metric, f.baseline), format_value(f.metric, f.current),
-                  change(f.metric, f.baseline, f.current)]
-        verdict = f"[{_STYLE[f.verdict]}]{f.verdict}[/]"
-        table.add_row(escape(f.cell), f.metric, *values, verdict, escape(f.message))
-    return table
+    cells = {f.cell: f.key for f in shown}
+    labelled = [c for c, key in cells.items() if "encoder" in key and "decoder" in key]  # else: by cell id
+    labels = {c: c for c in cells} | dict(zip(labelled, cell_labels([cells[c] for c in labelled]), strict=True))
+    columns = [Col("cell", justify="left"), Col("metric", justify="left", drop=4), Col("baseline", drop=1),
+               Col("current", drop=2), Col("change", drop=3), Col("verdict", justify="left", fold=True)]
+    rows: list[list[Text | str]] = [
+        [labels[f.cell], f.metric, format_value(f.metric, f.baseline), format_value(f.metric, f.current),
+         change(f.metric, f.baseline, f.current),
+         Text.assemble((f.verdict, _STYLE[f.verdict]), f": {f.message}" if f.message else "")]
+        for f in shown
+    ]
+    return FittedTable(columns, rows, title=Text(comparison.headline(), style=style), caption=caption)

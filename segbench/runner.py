@@ -77,6 +77,7 @@ def run_grid(
     on_start: Callable[[CellConfig], None] | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
     on_train_event: TrainCallback | None = None,
+    on_plan: Callable[[list[CellConfig]], None] | None = None,
 ) -> GridResult:
     """Run every cell not already finished in ``run_dir`` and return the table.
 
@@ -85,7 +86,8 @@ def run_grid(
     On Ctrl-C (or SIGTERM/SIGHUP raised as :class:`segbench.signals.Terminated`)
     ``interrupted`` and ``signum`` are set, the running cell is stopped (its
     process killed, for the process-isolating executors), and a rerun into the
-    same directory resumes where this one stopped.
+    same directory resumes where this one stopped. ``on_plan`` is told the cells
+    that will run (those not reused), once, before the first starts.
     """
     executor = executor or LocalExecutor()
     run_dir = Path(run_dir)
@@ -102,6 +104,8 @@ def run_grid(
     todo = [c for c in cells if done.get(c.cell_id) != (c.fingerprint, c.measure_fingerprint)]
     reused = [c.cell_id for c in cells if done.get(c.cell_id) == (c.fingerprint, c.measure_fingerprint)]
     result = GridResult(run_dir, pd.DataFrame(), reused=reused, damaged=damaged)
+    if on_plan:
+        on_plan(todo)
 
     def announced(cells_to_run: list[CellConfig]) -> Iterator[CellConfig]:
         for cell in cells_to_run:

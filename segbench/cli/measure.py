@@ -7,18 +7,22 @@ Torch, the models and the data load inside the commands that use them, so
 from __future__ import annotations
 
 import signal
+import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from segbench.checks import check_options
 from segbench.cli.app import UserError, app, err, out
-from segbench.config import CellConfig, model_label
-from segbench.display import grid_table, registry_table
+from segbench.config import CellConfig
+from segbench.display import cell_labels, cell_line, grid_table, registry_table
 from segbench.outputs import prepare_dir
 from segbench.rundir import DamagedRecordWarning
 from segbench.signals import Terminated, exit_status, terminate_as_interrupt
@@ -119,52 +123,100 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
 
 
 def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor) -> GridResult:
-    """Run the grid under two progress bars: cells, and the current cell's training steps."""
+    """Run the grid under two progress bars on a terminal (cells, and the current cell's training steps);
+    in a log (CI, a pipe), one plain line per finished cell instead, as it finishes."""
     from segbench.runner import run_grid
 
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-        console=err,
-    ) as progress:
-        grid_task = progress.add_task("grid", total=len(cells), info="")
-        train_task = progress.add_task("training", total=None, visible=False, info="")
-        state = {"miou": "-"}
-
-        def on_start(cell: CellConfig) -> None:
-            progress.update(grid_task, description=model_label(cell.encoder, cell.decoder))
-            progress.reset(train_task, total=None, visible=cell.dataset is not None, info="")
-            state["miou"] = "-"
-
-        def on_train_event(event: TrainEvent) -> None:
-            if event.val_miou is not None:
-                state["miou"] = f"{event.val_miou:.1f}"
-            loss = progress.tasks[train_task].fields.get("loss", "-")
-            if event.loss is not None:
-                loss = f"{event.loss:.3f}"
-            progress.update(train_task, completed=event.iteration, total=event.total, loss=loss,
-                            info=f"loss {loss}  val mIoU {state['miou']}")
-
-        def on_record(record: dict) -> None:
-            if record["status"] != "ok":
-                err.print(f"[red]{record['cell_id']}: {record['status']}[/]: {record['error']}")
-            progress.update(train_task, visible=False)
-            progress.advance(grid_task)
-
-        with warnings.catch_warnings(), terminate_as_interrupt():
-            warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
-            try:
-                result = run_grid(cells, run_dir, executor, retry_failed=retry_failed,
-                                  on_start=on_start, on_record=on_record, on_train_event=on_train_event)
-            except Terminated as e:  # before the first cell started or after the last ended: all is on disk
-                err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
-                          f"rerun with --out {run_dir} to resume")
-                raise typer.Exit(exit_status(e.signum)) from None
-        progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
+    labels = dict(zip([c.cell_id for c in cells], cell_labels([c.key() for c in cells]), strict=True))
+    with warnings.catch_warnings(), terminate_as_interrupt():
+        warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
+        try:
+            with _live(err.is_terminal, labels) as report:
+                result = run_grid(cells, run_dir, executor, retry_failed=retry_failed, on_plan=report.on_plan,
+                                  on_start=report.on_start, on_record=report.on_record,
+                                  on_train_event=report.on_train_event)
+                report.finish(result)
+        except Terminated as e:  # before the first cell started or after the last ended: all is on disk
+            err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
+                      f"rerun with --out {run_dir} to resume")
+            raise typer.Exit(exit_status(e.signum)) from None
     return result
+
+
+class _LogLines:
+    """Progress for a log: one plain line per finished cell (its time and headline figures), flushed."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels, self.total, self.done = labels, 0, 0
+        self.started: dict[str, float] = {}
+
+    def on_plan(self, cells: list[CellConfig]) -> None:
+        self.total = len(cells)
+
+    def on_start(self, cell: CellConfig) -> None:
+        self.started[cell.cell_id] = time.monotonic()
+
+    def on_train_event(self, event: TrainEvent) -> None:
+        pass
+
+    def on_record(self, record: dict) -> None:
+        self.done += 1
+        cell = record["cell_id"]
+        elapsed = time.monotonic() - self.started.pop(cell, time.monotonic())
+        line = cell_line(record, self.labels.get(cell, cell), elapsed, self.done, self.total)
+        err.print(line, highlight=False, markup=False)
+
+    def finish(self, result: GridResult) -> None:
+        pass
+
+
+class _ProgressBars(_LogLines):
+    """Progress for a terminal: the grid's cells, and the running cell's training steps, as live bars."""
+
+    def __init__(self, labels: dict[str, str], progress: Progress) -> None:
+        super().__init__(labels)
+        self.progress, self.miou = progress, "-"
+        self.grid_task = progress.add_task("grid", total=None, info="")
+        self.train_task = progress.add_task("training", total=None, visible=False, info="")
+
+    def on_plan(self, cells: list[CellConfig]) -> None:
+        super().on_plan(cells)
+        self.progress.update(self.grid_task, total=self.total)
+
+    def on_start(self, cell: CellConfig) -> None:
+        self.progress.update(self.grid_task, description=self.labels.get(cell.cell_id, cell.cell_id))
+        self.progress.reset(self.train_task, total=None, visible=cell.dataset is not None, info="")
+        self.miou = "-"
+
+    def on_train_event(self, event: TrainEvent) -> None:
+        if event.val_miou is not None:
+            self.miou = f"{event.val_miou:.1f}"
+        loss = self.progress.tasks[self.train_task].fields.get("loss", "-")
+        if event.loss is not None:
+            loss = f"{event.loss:.3f}"
+        self.progress.update(self.train_task, completed=event.iteration, total=event.total, loss=loss,
+                             info=f"loss {loss}  val mIoU {self.miou}")
+
+    def on_record(self, record: dict) -> None:
+        if record["status"] != "ok":
+            label = self.labels.get(record["cell_id"], record["cell_id"])
+            err.print(f"[red]{escape(label)}: {record['status']}[/]: {escape(str(record['error']))}")
+        self.progress.update(self.train_task, visible=False)
+        self.progress.advance(self.grid_task)
+
+    def finish(self, result: GridResult) -> None:
+        self.progress.update(self.grid_task, completed=len(result.ran), description="grid")
+
+
+@contextmanager
+def _live(terminal: bool, labels: dict[str, str]) -> Iterator[_LogLines]:
+    """Live bars on a terminal; plain lines elsewhere, where a live display would print nothing for minutes."""
+    if not terminal:
+        yield _LogLines(labels)
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}"), console=err) as progress:
+        yield _ProgressBars(labels, progress)
 
 
 @app.command()
