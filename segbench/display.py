@@ -176,9 +176,8 @@ class FittedTable:
     def _min_column(self, i: int) -> int:
         col = self.columns[i]
         header = _width(col.header)
-        if col.fold:
-            return max(header, FOLD_MIN_WIDTH)
-        return max([header, *(_width(row[i]) for row in self.rows)])
+        widest = max([header, *(_width(row[i]) for row in self.rows)])
+        return max(header, min(widest, FOLD_MIN_WIDTH)) if col.fold else widest
 
     def shown(self, width: int) -> list[int]:
         """The indices of the columns that fit in ``width``, in order."""
