@@ -123,7 +123,8 @@ def train_and_evaluate(
     options = dict(cell.dataset_options)
     train_set = build_dataset(cell.dataset, cell.data_root, cell.train_split, **options)
     info = train_set.info
-    crop = recipe.crop_size or tuple(train_set[0][1].shape)
+    height, width = train_set[0][1].shape
+    crop = recipe.crop_size or info.default_crop((height, width))
     train_set.transform = train_transforms(crop, ignore_index=info.ignore_index, augment=info.augment)
     val_set = build_dataset(cell.dataset, cell.data_root, cell.val_split, **options) if cell.val_split else None
     eval_set = build_dataset(cell.dataset, cell.data_root, cell.eval_split, **options)

@@ -31,14 +31,20 @@ def autocast_context(device: torch.device, precision: str) -> torch.autocast:
 
 
 def eval_loader(
-    dataset: Dataset, batch_size: int = 1, num_workers: int = 0, pin_memory: bool = False
+    dataset: Dataset, batch_size: int | None = None, num_workers: int = 0, pin_memory: bool = False
 ) -> DataLoader:
     """The split in order; inside a distributed job, this rank's disjoint shard of it.
 
     The shard pairs with :func:`evaluate`, which sums the confusion matrix
     over ranks: every image is counted exactly once, whatever the world size.
+    ``batch_size`` defaults to the dataset's :attr:`~segbench.data.base.DatasetInfo.eval_batch`
+    (1 for a dataset without one, whose images may differ in size).
     """
     from segbench.distributed import ShardSampler, is_distributed
+
+    if batch_size is None:
+        info = getattr(dataset, "info", None)
+        batch_size = info.eval_batch if info is not None else 1
 
     return DataLoader(
         dataset,
@@ -164,14 +170,15 @@ def evaluate_checkpoint(
     ds = build_dataset(name, data_root, split)
     config = ckpt.get("config", {})
     on_batch = None
-    if uncertainty_dir is not None:  # one image per batch, in order: the n-th batch is the n-th stem
+    if uncertainty_dir is not None:  # batches in order: the next len(batch) stems are this batch's
         mc = next(m for m in model.modules() if isinstance(m, MCDropout))
         mc.keep_last = True
         stems = iter(ds.stems)
 
         def on_batch() -> None:
             assert mc.last is not None  # kept by every forward pass (keep_last)
-            save_uncertainty_maps(mc.last, [next(stems)], uncertainty_dir)
+            batch_stems = [next(stems) for _ in range(mc.last.mean.shape[0])]
+            save_uncertainty_maps(mc.last, batch_stems, uncertainty_dir)
 
     metrics = evaluate(model, eval_loader(ds), info.num_classes, info.ignore_index, dev,
                        config.get("precision", "fp32"), config.get("channels_last", False), on_batch)

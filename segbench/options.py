@@ -9,13 +9,16 @@ from segbench.data import DATASETS, build_dataset, dataset_info
 from segbench.spec import DataSpec
 
 DEFAULT_DATASET: str = DataSpec.dataset  # declared once: the [data] dataset default
-#: The built-in short recipe, used when no budget is given: 400 AdamW iterations at a high learning rate
-#: after a short warm-up, so the default grid learns the synthetic set in well under a CPU minute per cell
-#: (benchmarks/bench_default_grid.py measures it). A budget of the user's gets the usual learning rates.
+#: The built-in short recipe, used when no budget is given: 400 AdamW iterations of batch 16 at a high
+#: learning rate after a short warm-up, so the default grid learns the synthetic set in well under a CPU
+#: minute per cell (benchmarks/bench_default_grid.py measures it). A budget of the user's gets the usual
+#: learning rate and batch.
 DEFAULT_ITERATIONS = 400
+SHORT_RECIPE_BATCH = 16
 SHORT_RECIPE_LR = 2e-2
 SHORT_RECIPE_WARMUP = 40
-#: Base learning rate per optimizer, and warm-up iterations, where a budget is given but they are not.
+#: Batch, base learning rate per optimizer, and warm-up iterations, where a budget is given but they are not.
+DEFAULT_BATCH = 8
 DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
 DEFAULT_WARMUP = 20
 
@@ -54,9 +57,9 @@ def data_choice(
 
 def recipe_defaults(
     epochs: int | None, iterations: int | None, time_budget: float | None, optimizer: str, lr: float | None,
-    warmup_iters: int | None,
-) -> tuple[int | None, float, int]:
-    """(iterations, lr, warm-up) with what the user left out filled: the short recipe without a budget."""
+    warmup_iters: int | None, batch_size: int | None = None,
+) -> tuple[int | None, float, int, int]:
+    """(iterations, lr, warm-up, batch) with what the user left out filled: the short recipe without a budget."""
     short = epochs is None and iterations is None and time_budget is None
     if short:
         iterations = DEFAULT_ITERATIONS
@@ -64,4 +67,6 @@ def recipe_defaults(
         lr = SHORT_RECIPE_LR if short and optimizer == "adamw" else DEFAULT_LR.get(optimizer, DEFAULT_LR["adamw"])
     if warmup_iters is None:
         warmup_iters = SHORT_RECIPE_WARMUP if short else DEFAULT_WARMUP
-    return iterations, lr, warmup_iters
+    if batch_size is None:
+        batch_size = SHORT_RECIPE_BATCH if short else DEFAULT_BATCH
+    return iterations, lr, warmup_iters, batch_size

@@ -138,8 +138,10 @@ class TrainSpec:
     iterations: int | None = setting(None, "Budget in iterations (without a budget: the short recipe, 400).",
                                      panel=TRAINING)
     time_budget: float | None = setting(None, "Budget in seconds of training.", panel=TRAINING)
-    batch_size: int = setting(8, "Training batch size.", flag="--train-batch-size", panel=TRAINING)
-    crop_size: str | None = setting(None, "Training crop HxW (default: image size).", panel=TRAINING)
+    batch_size: int | None = setting(None, "Training batch size (default: 16 in the short recipe, else 8).",
+                                     flag="--train-batch-size", panel=TRAINING)
+    crop_size: str | None = setting(
+        None, "Training crop HxW (default: the dataset's, 64x64 for synthetic; else the image size).", panel=TRAINING)
     optimizer: str = setting("adamw", "adamw or sgd (momentum 0.9).", panel=TRAINING)
     lr: float | None = setting(None, "Base LR (default: 2e-2 in the short recipe, else 1e-3 adamw, 0.01 sgd).",
                                panel=TRAINING)
@@ -170,10 +172,10 @@ class TrainSpec:
         from segbench.options import recipe_defaults
         from segbench.recipe import TrainConfig
 
-        iterations, lr, warmup = recipe_defaults(self.epochs, self.iterations, self.time_budget, self.optimizer,
-                                                 self.lr, self.warmup_iters)
+        iterations, lr, warmup, batch_size = recipe_defaults(
+            self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr, self.warmup_iters, self.batch_size)
         return TrainConfig(
-            epochs=self.epochs, iterations=iterations, time_s=self.time_budget, batch_size=self.batch_size,
+            epochs=self.epochs, iterations=iterations, time_s=self.time_budget, batch_size=batch_size,
             crop_size=parse_size(self.crop_size) if self.crop_size else None, optimizer=self.optimizer, lr=lr,
             weight_decay=self.weight_decay, warmup_iters=warmup, class_weights=self.class_weights,
             precision=self.precision, channels_last=self.channels_last, seed=seed,

@@ -102,3 +102,23 @@ def test_median_frequency_class_weights_are_used():
     trainer = _trainer(TrainConfig(iterations=1, batch_size=2, class_weights=True))
     weight = trainer.criterion.weight
     assert weight is not None and weight.shape == (8,) and (weight > 0).any()
+
+
+def test_short_recipe_fills_batch_lr_and_warmup_only_without_a_budget():
+    from segbench.options import DEFAULT_BATCH, SHORT_RECIPE_BATCH, SHORT_RECIPE_LR
+    from segbench.spec import TrainSpec
+
+    short = TrainSpec().recipe(seed=0)
+    assert (short.iterations, short.batch_size, short.lr) == (400, SHORT_RECIPE_BATCH, SHORT_RECIPE_LR)
+    budgeted = TrainSpec(iterations=50).recipe(seed=0)
+    assert (budgeted.batch_size, budgeted.lr) == (DEFAULT_BATCH, 1e-3)
+    assert TrainSpec(batch_size=4).recipe(seed=0).batch_size == 4  # the user's batch wins in the short recipe
+
+
+def test_default_crop_is_the_datasets_clipped_to_the_image():
+    from segbench.data import dataset_info
+
+    synthetic = dataset_info("synthetic")
+    assert synthetic.default_crop((96, 96)) == (64, 64)
+    assert synthetic.default_crop((48, 80)) == (48, 64)  # never a crop that pads a smaller scene
+    assert dataset_info("camvid").default_crop((360, 480)) == (360, 480)  # no crop of its own: the image

@@ -49,6 +49,18 @@ class DatasetInfo:
     #: Whether training applies random scaling and colour jitter. Off for a set whose every sample is
     #: drawn fresh with random pose, size and lighting: warping it again only slows learning.
     augment: bool = True
+    #: The crop training takes when the recipe names none, as a dataset's usual configuration sets it
+    #: (clipped to the image); ``None``: the whole image.
+    train_crop: tuple[int, int] | None = None
+    #: Images per evaluation batch. 1 unless every sample has one size (the loader stacks a batch) and is
+    #: small: batching small images takes the per-call overhead out of evaluation (2.5-3.5x on the CPU).
+    eval_batch: int = 1
+
+    def default_crop(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """The training crop for images of ``image_size`` (H, W) when the recipe names none."""
+        if self.train_crop is None:
+            return image_size
+        return min(self.train_crop[0], image_size[0]), min(self.train_crop[1], image_size[1])
 
     def __post_init__(self) -> None:
         if len(self.class_names) != self.num_classes or len(self.palette) != self.num_classes:

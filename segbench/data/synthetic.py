@@ -324,6 +324,8 @@ class SyntheticShapes(SegmentationDataset):
         palette=SYNTHETIC_PALETTE,
         splits=tuple(SPLIT_STREAMS),
         augment=False,  # every scene is a fresh draw of pose, size, colour and light
+        train_crop=(64, 64),  # a batch of 16 such crops learns more per CPU second than 8 whole 96x96 scenes
+        eval_batch=16,  # every scene of a split has one size
     )
 
     def __init__(
