@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 import typer
 
 from segbench.checks import FRACTION, RULES, Rule, problem
+from segbench.rounds import DEFAULT_ROUNDS
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -186,8 +187,11 @@ class TrainSpec:
 class MeasureSpec:
     section = "measure"
     warmup_iters: int | None = setting(None, "Warm-up iterations (default by device).", panel=MEASUREMENT)
-    min_iters: int | None = setting(None, "Minimum timed iterations.", panel=MEASUREMENT)
-    min_time: float | None = setting(None, "Minimum timed seconds per cell.", panel=MEASUREMENT)
+    min_iters: int | None = setting(None, "Minimum timed iterations per round.", panel=MEASUREMENT)
+    min_time: float | None = setting(None, "Minimum timed seconds per cell and round.", panel=MEASUREMENT)
+    rounds: int = setting(
+        DEFAULT_ROUNDS, "Latency rounds per cell, interleaved across the grid's cells (round 2 over every cell, "
+        "then round 3 ...); each round's median is one sample of the gate's test.", panel=MEASUREMENT)
 
     def timing(self, device: str) -> Any:
         """The :class:`~segbench.measure.latency.TimingConfig` on ``device``: its defaults, with these settings."""

@@ -95,7 +95,7 @@ def grid(
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR))  # unwritable: one line, before any cell
-    result = _run_with_progress(cells, run_dir, retry_failed, runner)
+    result = _run_with_progress(cells, run_dir, retry_failed, runner, spec.measure.rounds)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
 
@@ -118,8 +118,9 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
         raise typer.Exit(1)
 
 
-def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor) -> GridResult:
-    """Run the grid under two progress bars: cells, and the current cell's training steps."""
+def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor,
+                       rounds: int = 1) -> GridResult:
+    """Run the grid under two progress bars: cells (then latency rounds), and the current cell's training steps."""
     from segbench.runner import run_grid
 
     with Progress(
@@ -154,16 +155,23 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: boo
             progress.update(train_task, visible=False)
             progress.advance(grid_task)
 
+        def on_round(cell_id: str, number: int) -> None:
+            if progress.tasks[grid_task].description != f"round {number}/{rounds}":
+                progress.reset(grid_task, total=len(cells), description=f"round {number}/{rounds}")
+            progress.advance(grid_task)
+
         with warnings.catch_warnings(), terminate_as_interrupt():
             warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
             try:
-                result = run_grid(cells, run_dir, executor, retry_failed=retry_failed,
-                                  on_start=on_start, on_record=on_record, on_train_event=on_train_event)
+                result = run_grid(cells, run_dir, executor, retry_failed=retry_failed, on_start=on_start,
+                                  on_record=on_record, on_train_event=on_train_event, rounds=rounds,
+                                  on_round=on_round)
             except Terminated as e:  # before the first cell started or after the last ended: all is on disk
                 err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
                           f"rerun with --out {run_dir} to resume")
                 raise typer.Exit(exit_status(e.signum)) from None
-        progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
+        if not result.rounds_ran:
+            progress.update(grid_task, completed=len(result.ran) + len(result.reused), description="grid")
     return result
 
 
@@ -201,7 +209,7 @@ def run(
     except ValueError as e:
         raise UserError(str(e)) from None
     run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{loaded.name}-"))
-    result = _run_with_progress(cells, run_dir, retry_failed, runner)
+    result = _run_with_progress(cells, run_dir, retry_failed, runner, loaded.spec.measure.rounds)
     out.print(grid_table(result.table, title=f"segbench run {loaded.name}"))
     _report_end(result, run_dir)
 
