@@ -75,6 +75,7 @@ def test_a_resumed_run_keeps_its_rounds_and_tops_up_the_rest(tmp_path: Path):
     assert run_grid(cells, out, LocalExecutor(), timing=FAST_TIMING, rounds=3).rounds_ran == []  # all there
 
 
+@pytest.mark.slow  # two fresh processes, each importing torch
 def test_the_subprocess_executor_times_a_round_in_one_child(tmp_path: Path):
     from segbench.executors.subprocess import SubprocessExecutor
 
