@@ -63,6 +63,7 @@ RULES: dict[str, Rule] = {
     "warmup_iters": COUNT,
     "min_iters": AT_LEAST_1,
     "min_time": AT_LEAST_0,
+    "rounds": AT_LEAST_1,
     # training recipe: [train] and the train/grid options
     "lr_warmup": COUNT,
     "weight_decay": AT_LEAST_0,

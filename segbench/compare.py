@@ -3,8 +3,10 @@
 Cells are matched on their key columns, then each matched cell is checked
 metric by metric, in the spirit of asv's ``compare``: a model's size (params,
 GFLOPs) must not move at all, latency must be both slower by a factor *and*
-significantly slower on the raw samples (timings are noisy; a factor alone
-flags noise, a test alone flags 1% drifts), memory and mIoU have tolerances.
+significantly slower on independent samples, the medians of the cells' latency
+rounds (timings are noisy; a factor alone flags noise, a test alone flags 1%
+drifts), memory and mIoU have tolerances. A cell whose rounds spread widely is
+too noisy to compare, and says so.
 Timings and memory taken on another device model or torch version say
 nothing about the code, so they are ``not_comparable``, never regressions.
 """
@@ -109,7 +111,7 @@ class Tolerances:
 
     #: Latency regression: median slower by more than this factor (and significant).
     latency_factor: float = 1.10
-    #: Significance level of the one-sided Mann-Whitney U test on the raw latency samples.
+    #: Significance level of the one-sided Mann-Whitney U test on the latency round medians.
     alpha: float = 0.01
     #: Peak-memory regression: current / baseline above this ratio.
     memory_ratio: float = 1.10
@@ -124,8 +126,9 @@ class Tolerances:
     #: A cell of the baseline missing from the current run is a regression (a partial run must not pass);
     #: false for a suite whose runs are subsets on purpose.
     fail_on_removed: bool = True
-    #: Latency IQR / median above which a side's timing is too noisy to compare: "not comparable", shown with
-    #: its spread, never a regression (0.1: where README's measurement conventions call a timing noisy).
+    #: Latency IQR / median across rounds (across timed iterations for a run without rounds) above which a
+    #: side's timing is too noisy to compare: "not comparable", shown with its spread, never a regression
+    #: (0.1: where README's measurement conventions call a timing noisy).
     noisy_iqr: float = 0.1
 
     def __post_init__(self) -> None:
@@ -313,12 +316,13 @@ def change(metric: str, baseline: Any, current: Any) -> str:
 
 @dataclass
 class _Run:
-    """One side of a comparison: its table, raw samples where it has them, its environment."""
+    """One side of a comparison: its table, raw samples and round medians where it has them, its environment."""
 
     path: Path
     table: pd.DataFrame
     samples: dict[tuple, list[float]] | None
     environment: dict[str, Any] | None
+    rounds: dict[tuple, list[float]] = field(default_factory=dict)
 
 
 #: Key columns every segbench table has had; a table.csv without them is not one (newer keys may be absent).
@@ -343,9 +347,10 @@ def _read_run(path: Path) -> _Run:
     run = RunDir(path)
     env = run.environment()
     if run.has_records():
-        records = run.records()  # the source of truth: carries the raw latency samples
+        records = run.records()  # the source of truth: carries the raw latency samples and round medians
         samples = {_key(r, KEY_COLUMNS): r.get("latency_samples_ms") or [] for r in records}
-        return _Run(path, run.frame(), samples, env)
+        rounds = {_key(r, KEY_COLUMNS): r.get("latency_round_ms") or [] for r in records}
+        return _Run(path, run.frame(), samples, env, rounds)
     return _Run(path, run.frame(), None, env)
 
 
@@ -429,33 +434,66 @@ def _check_exact(metric: str, b: float, c: float) -> Outcome:
     return REGRESSION, "model changed; if on purpose, update the baseline"
 
 
-def _check_latency(
-    b: float, c: float, samples: tuple[list[float], list[float]] | None, tol: Tolerances
-) -> Outcome:
-    """Slower by the factor *and* significantly so on the raw samples (the factor alone without them)."""
+@dataclass(frozen=True)
+class _Evidence:
+    """What a cell's latency is tested on: the round medians of both sides where both have them."""
+
+    #: (baseline, current) samples; None where a side has none (a bare table.csv): the factor test alone.
+    samples: tuple[list[float], list[float]] | None
+    #: What one sample is, for the messages: "rounds", or "samples" (timed iterations, a run without rounds).
+    unit: str
+    #: The column holding each side's spread, which ``noisy_iqr`` is held against.
+    spread: str
+
+
+def _evidence(b: Mapping[str, Any], c: Mapping[str, Any], base: _Run, cur: _Run) -> _Evidence:
+    """The round medians where both sides have them; else (a run from before rounds) the timed iterations."""
+    kb, kc = _key(b, KEY_COLUMNS), _key(c, KEY_COLUMNS)
+    rounds = (base.rounds.get(kb), cur.rounds.get(kc))
+    if rounds[0] and rounds[1]:
+        return _Evidence((rounds[0], rounds[1]), "rounds", "latency_round_iqr_rel")
+    both_rounds = not (_missing(b.get("latency_round_iqr_rel")) or _missing(c.get("latency_round_iqr_rel")))
+    if base.samples is None or cur.samples is None:  # a bare table: the spread it has, no samples
+        return _Evidence(None, "rounds", "latency_round_iqr_rel" if both_rounds else "latency_iqr_rel")
+    raw = (base.samples.get(kb), cur.samples.get(kc))
+    return _Evidence((raw[0], raw[1]) if raw[0] and raw[1] else None, "samples", "latency_iqr_rel")
+
+
+def smallest_p(n1: int, n2: int) -> float:
+    """The smallest one-sided p the exact Mann-Whitney test can give ``n1`` vs ``n2`` samples: 1 / C(n1+n2, n1)."""
+    return 1 / math.comb(n1 + n2, n1)
+
+
+def _check_latency(b: float, c: float, evidence: _Evidence, tol: Tolerances) -> Outcome:
+    """Slower by the factor *and* significantly so on the round medians (the factor alone without samples)."""
     ratio = c / b
     slower, faster = ratio > tol.latency_factor, ratio < 1 / tol.latency_factor
     if not (slower or faster):
         return OK, f"x{ratio:.2f}, within x{tol.latency_factor:g}"
-    if samples is None:
+    if evidence.samples is None:
         return (REGRESSION if slower else IMPROVEMENT), f"x{ratio:.2f} (no raw samples: factor test only)"
-    base_s, cur_s = samples
-    _, p = mann_whitney_u(cur_s, base_s) if slower else mann_whitney_u(base_s, cur_s)
+    base_s, cur_s = evidence.samples
     word = "slower" if slower else "faster"
+    n = f"{len(base_s)} vs {len(cur_s)} {evidence.unit}"
+    if smallest_p(len(base_s), len(cur_s)) >= tol.alpha:
+        return NOT_COMPARABLE, (f"x{ratio:.2f} {word}, but {n} cannot reach p < {tol.alpha:g}: "
+                                "time more rounds (--rounds 5 can)")
+    _, p = mann_whitney_u(cur_s, base_s) if slower else mann_whitney_u(base_s, cur_s)
     if p < tol.alpha:
-        return (REGRESSION if slower else IMPROVEMENT), f"x{ratio:.2f} {word}, significant (p={p:.2g})"
-    return OK, f"x{ratio:.2f} {word} but not significant (p={p:.2g} >= {tol.alpha:g})"
+        return (REGRESSION if slower else IMPROVEMENT), f"x{ratio:.2f} {word}, significant (p={p:.2g}, {n})"
+    return OK, f"x{ratio:.2f} {word} but not significant (p={p:.2g} >= {tol.alpha:g}, {n})"
 
 
-def _noisy(b: Mapping[str, Any], c: Mapping[str, Any], tol: Tolerances) -> str | None:
+def _noisy(b: Mapping[str, Any], c: Mapping[str, Any], evidence: _Evidence, tol: Tolerances) -> str | None:
     """Why a cell's latency is too noisy to compare (each side's spread named), or None."""
-    spreads = {side: row.get("latency_iqr_rel") for side, row in (("baseline", b), ("current", c))}
+    spreads = {side: row.get(evidence.spread) for side, row in (("baseline", b), ("current", c))}
     over = {side: float(v) for side, v in spreads.items() if v is not None and not _missing(v)}
     over = {side: v for side, v in over.items() if v > tol.noisy_iqr}
     if not over:
         return None
     shown = ", ".join(f"{side} {v:.2f}" for side, v in over.items())
-    return f"noisy, not comparable: latency IQR / median {shown} above {tol.noisy_iqr:g}"
+    across = " across rounds" if evidence.spread == "latency_round_iqr_rel" else ""
+    return f"noisy, not comparable: latency IQR / median{across} {shown} above {tol.noisy_iqr:g}"
 
 
 def _check_memory(b: float, c: float, tol: Tolerances) -> Outcome:
@@ -498,15 +536,12 @@ def _check_cell(
         if why_not:
             yield metric, (NOT_COMPARABLE, f"timings not comparable: {why_not}")
         else:
-            samples = None
-            if base.samples is not None and cur.samples is not None:
-                base_s, cur_s = base.samples.get(_key(b, KEY_COLUMNS)), cur.samples.get(_key(c, KEY_COLUMNS))
-                samples = (base_s, cur_s) if base_s and cur_s else None
-            noisy = _noisy(b, c, tol)
+            evidence = _evidence(b, c, base, cur)
+            noisy = _noisy(b, c, evidence, tol)
             if noisy:
                 yield metric, (NOT_COMPARABLE, noisy)
             else:
-                outcome = _check_latency(b[metric], c[metric], samples, tol)
+                outcome = _check_latency(b[metric], c[metric], evidence, tol)
                 yield metric, _informational(outcome, tol.latency_gate, "latency")
 
     metric = "peak_mem_mib"

@@ -56,6 +56,7 @@ TABLE_COLUMNS = [
     "eval_split",
     "threads",
     "timed_iters",
+    "latency_rounds",
     "flops_counter",
     "flops_uncounted",
     "status",

@@ -139,6 +139,11 @@ class RunDir:
         """Every cell record, upgraded to the current schema, in file-name order. A damaged file is an error."""
         return [upgrade(read_json(path, "cell record"), path) for path in self._record_files()]
 
+    def record(self, cell_id: str) -> dict[str, Any] | None:
+        """The record of ``cell_id``, upgraded to the current schema; None where the cell has none."""
+        path = self.record_path(cell_id)
+        return upgrade(read_json(path, "cell record"), path) if path.is_file() else None
+
     def frame(self, required: tuple[str, ...] = ()) -> pd.DataFrame:
         """One row per cell, from the records; table.csv is rewritten first if it is missing or stale.
 

@@ -24,6 +24,7 @@ from segbench.executors.base import Executor, TrainCallback
 from segbench.executors.local import LocalExecutor
 from segbench.measure.latency import TimingConfig
 from segbench.record import Status
+from segbench.rounds import run_rounds
 from segbench.rundir import DamagedRecordWarning, RunDir
 
 DEFAULT_RUNS_DIR = Path("results/runs")
@@ -50,6 +51,8 @@ class GridResult:
     signum: int | None = None
     #: Cell records found unreadable (set aside as ``*.json.damaged``); their cells ran again.
     damaged: list[Path] = field(default_factory=list)
+    #: The cell id of each latency round timed after the cells' own runs (a cell once per round).
+    rounds_ran: list[str] = field(default_factory=list)
 
 
 def finished_cells(run_dir: Path, retry_failed: bool = False) -> dict[str, tuple[str, str | None]]:
@@ -78,8 +81,16 @@ def run_grid(
     on_record: Callable[[dict[str, Any]], None] | None = None,
     on_train_event: TrainCallback | None = None,
     on_plan: Callable[[list[CellConfig]], None] | None = None,
+    rounds: int = 1,
+    on_round: Callable[[str, int], None] | None = None,
 ) -> GridResult:
-    """Run every cell not already finished in ``run_dir`` and return the table.
+    """Run every cell not already finished in ``run_dir``, then its latency rounds, and return the table.
+
+    A cell's own run times its first latency round; with ``rounds`` above 1,
+    round 2 then times every ok cell again, then round 3, and so on (see
+    :mod:`segbench.rounds`); a cell already holding its rounds is not timed
+    again, so a resumed run tops each cell up to ``rounds``. ``on_round`` is
+    called with each cell's id and round number as the round is recorded.
 
     Each record is on disk the moment its cell ends, and table.csv is rebuilt
     right after it, so a run killed outright still shows its finished cells.
@@ -127,6 +138,12 @@ def run_grid(
     finally:
         if hasattr(records, "close"):  # now, not at garbage collection: kill children, leave Ray
             records.close()
+    if not result.interrupted:
+        try:
+            result.rounds_ran = list(run_rounds(cells, run, executor, rounds, timing, on_round))
+        except KeyboardInterrupt as e:  # the rounds recorded so far are on disk; a rerun tops up the rest
+            result.interrupted = True
+            result.signum = getattr(e, "signum", signal.SIGINT)
     result.table = run.write_table()
     return result
 

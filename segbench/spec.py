@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 import typer
 
 from segbench.checks import FRACTION, RULES, Rule, problem
+from segbench.rounds import DEFAULT_ROUNDS
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -188,11 +189,17 @@ class TrainSpec:
 class MeasureSpec:
     section = "measure"
     warmup_iters: int | None = setting(None, "Warm-up iterations (default by device).", panel=MEASUREMENT)
-    min_iters: int | None = setting(None, "Minimum timed iterations.", panel=MEASUREMENT)
-    min_time: float | None = setting(None, "Minimum timed seconds per cell.", panel=MEASUREMENT)
+    min_iters: int | None = setting(None, "Minimum timed iterations per cell, shared by its rounds (at least 3 "
+                                    "a round).", panel=MEASUREMENT)
+    min_time: float | None = setting(None, "Minimum timed seconds per cell, shared by its rounds.",
+                                     panel=MEASUREMENT)
+    rounds: int = setting(
+        DEFAULT_ROUNDS, "Latency rounds per cell, interleaved across the grid's cells (round 2 over every cell, "
+        "then round 3 ...); each round's median is one sample of the gate's test.", panel=MEASUREMENT)
 
     def timing(self, device: str) -> Any:
-        """The :class:`~segbench.measure.latency.TimingConfig` on ``device``: its defaults, with these settings."""
+        """The :class:`~segbench.measure.latency.TimingConfig` of one round on ``device``: its defaults, with
+        these settings, the timed budget shared by the rounds."""
         from segbench.measure.latency import TimingConfig
         from segbench.measure.profile import resolve_device
 
@@ -203,7 +210,7 @@ class MeasureSpec:
             min_iters=base.min_iters if self.min_iters is None else self.min_iters,
             min_s=base.min_s if self.min_time is None else self.min_time,
             max_s=base.max_s if self.min_time is None else max(base.max_s, self.min_time),
-        )
+        ).per_round(self.rounds)
 
 
 @dataclass(frozen=True)

@@ -419,3 +419,61 @@ def test_runs_with_no_cell_in_common_do_not_pass(tmp_path: Path, baseline: Path,
     assert captured.err == f"error: {compare_runs(baseline, other).headline()}\n"
     assert "No regressions" not in captured.out
     assert compare_runs(baseline, baseline).matched == 2
+
+
+# --------------------------------------------------------------------------- latency rounds
+
+
+def rounds_record(rounds: list[float], **changes: Any) -> dict[str, Any]:
+    """A cell timed in rounds: its median is the rounds' median, its spread theirs."""
+    rec = record(**changes)
+    spread = (np.percentile(rounds, 75) - np.percentile(rounds, 25)) / np.median(rounds)
+    rec.update(latency_round_ms=rounds, latency_ms_median=float(np.median(rounds)),
+               latency_round_iqr_rel=float(spread) if len(rounds) > 1 else math.nan)
+    return rec
+
+
+def test_latency_is_tested_on_the_round_medians(tmp_path: Path):
+    base_rounds = [10.0, 10.2, 9.9, 10.1, 10.05]
+    base = make_run(tmp_path / "b", [rounds_record(base_rounds)])
+    slower = make_run(tmp_path / "c", [rounds_record([r * 1.5 for r in base_rounds])])
+    [finding] = [f for f in compare_runs(base, slower).findings if f.metric == "latency_ms_median"]
+    assert finding.verdict == REGRESSION and "x1.50 slower, significant (p=0.004, 5 vs 5 rounds)" in finding.message
+    # The same 40 raw samples on both sides: a test on them would find nothing; the rounds decide.
+    assert compare_runs(base, make_run(tmp_path / "same", [rounds_record(base_rounds)])).ok
+
+
+def test_rounds_that_overlap_are_not_significant(tmp_path: Path):
+    base = make_run(tmp_path / "b", [rounds_record([10.0, 12.0, 10.5, 11.9, 10.2])])
+    cur = make_run(tmp_path / "c", [rounds_record([12.1, 11.85, 13.5, 13.0, 12.5])])  # x1.19, two inversions
+    [finding] = [f for f in compare_runs(base, cur, Tolerances(noisy_iqr=0.5)).findings
+                 if f.metric == "latency_ms_median"]
+    assert finding.verdict == OK and "not significant (p=0.016 >= 0.01, 5 vs 5 rounds)" in finding.message
+
+
+def test_too_few_rounds_cannot_be_significant_and_say_so(tmp_path: Path):
+    base = make_run(tmp_path / "b", [rounds_record([10.0, 10.1, 10.05])])
+    cur = make_run(tmp_path / "c", [rounds_record([20.0, 20.1, 20.05])])
+    [finding] = [f for f in compare_runs(base, cur).findings if f.metric == "latency_ms_median"]
+    assert finding.verdict == NOT_COMPARABLE
+    assert "x2.00 slower, but 3 vs 3 rounds cannot reach p < 0.01: time more rounds" in finding.message
+
+
+def test_a_wide_spread_across_rounds_is_not_comparable(tmp_path: Path):
+    base = make_run(tmp_path / "b", [rounds_record([10.0, 10.1, 10.05, 10.0, 10.1])])
+    cur = make_run(tmp_path / "c", [rounds_record([14.0, 30.0, 15.0, 22.0, 16.0])])
+    [finding] = [f for f in compare_runs(base, cur).findings if f.metric == "latency_ms_median"]
+    assert finding.verdict == NOT_COMPARABLE and comparison_ok(base, cur)
+    assert "noisy, not comparable: latency IQR / median across rounds current 0.44 above 0.1" in finding.message
+
+
+def comparison_ok(base: Path, cur: Path) -> bool:
+    return compare_runs(base, cur).ok
+
+
+def test_a_baseline_from_before_rounds_is_tested_on_its_samples(tmp_path: Path, baseline: Path):
+    cur = make_run(tmp_path / "c", [rounds_record([13.0, 13.1, 13.2, 13.05, 12.9], latency_samples_ms=[
+        s * 1.3 for s in BASE_SAMPLES]), grid()[1]])
+    [finding] = [f for f in compare_runs(baseline, cur).findings
+                 if f.metric == "latency_ms_median" and "mobilenet" in f.cell]
+    assert finding.verdict == REGRESSION and "40 vs 40 samples" in finding.message

@@ -58,7 +58,9 @@ def test_other_timing_settings_measure_a_cell_again(tmp_path, capsys):
     assert main([*PROFILE_ONLY, "--min-iters", "7", "--out", str(out)]) == 0
     assert "reused" not in capsys.readouterr().err  # other settings: measured again
     second = RunDir(out).records()[0]
-    assert first["timed_iters"] == 2 and second["timed_iters"] >= 7
+    rounds = first["latency_rounds"]  # each round times --min-iters iterations
+    assert rounds == second["latency_rounds"] == 5 and first["timed_iters"] == 2 * rounds
+    assert second["timed_iters"] >= 7 * rounds
     assert first["fingerprint"] == second["fingerprint"]
     assert first["measure_fingerprint"] != second["measure_fingerprint"]
 
@@ -255,7 +257,7 @@ def test_measuring_again_keeps_the_training(tmp_path, small_synthetic):
     written = log.read_text()
     assert main([*args, "--min-iters", "5"]) == 0
     [second] = RunDir(out).records()
-    assert second["timed_iters"] >= 5 and first["timed_iters"] == 2
+    assert second["timed_iters"] >= 5 * second["latency_rounds"] and first["timed_iters"] == 2 * 5
     assert second["train_iters"] == first["train_iters"] == 3 and second["miou"] == first["miou"]
     assert log.read_text() == written  # resumed at its end: not one more step
 

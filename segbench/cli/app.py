@@ -17,6 +17,7 @@ from rich.console import Console
 from segbench.inputs import DamagedCheckpointWarning
 from segbench.outputs import OutputPathError
 from segbench.plugins import PluginError, load_plugins
+from segbench.rounds import RoundsWarning
 from segbench.spec import SpecError
 
 ClickError: type[Exception]
@@ -67,8 +68,8 @@ def _fail(message: str) -> int:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """segbench's own warnings (a damaged checkpoint set aside) as one line; others as Python prints them."""
-    if issubclass(category, DamagedCheckpointWarning):
+    """segbench's own warnings (a damaged checkpoint set aside, a latency round lost) as one line; others as is."""
+    if issubclass(category, (DamagedCheckpointWarning, RoundsWarning)):
         err.print(f"[yellow]warning[/]: {message}", highlight=False)
     else:
         _python_show_warning(message, category, filename, lineno, file, line)

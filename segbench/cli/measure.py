@@ -99,7 +99,7 @@ def grid(
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR))  # unwritable: one line, before any cell
-    result = _run_with_progress(cells, run_dir, retry_failed, runner)
+    result = _run_with_progress(cells, run_dir, retry_failed, runner, spec.measure.rounds)
     out.print(grid_table(result.table))
     _report_end(result, run_dir)
 
@@ -122,19 +122,20 @@ def _report_end(result: GridResult, run_dir: Path) -> None:
         raise typer.Exit(1)
 
 
-def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor) -> GridResult:
-    """Run the grid under two progress bars on a terminal (cells, and the current cell's training steps);
-    in a log (CI, a pipe), one plain line per finished cell instead, as it finishes."""
+def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: bool, executor: Executor,
+                       rounds: int = 1) -> GridResult:
+    """Run the grid (then its latency rounds) under two progress bars on a terminal (cells, and the current
+    cell's training steps); in a log (CI, a pipe), one plain line per finished cell instead, as it finishes."""
     from segbench.runner import run_grid
 
     labels = dict(zip([c.cell_id for c in cells], cell_labels([c.key() for c in cells]), strict=True))
     with warnings.catch_warnings(), terminate_as_interrupt():
         warnings.simplefilter("ignore", DamagedRecordWarning)  # _report_end says it, once
         try:
-            with _live(err.is_terminal, labels) as report:
+            with _live(err.is_terminal, labels, rounds) as report:
                 result = run_grid(cells, run_dir, executor, retry_failed=retry_failed, on_plan=report.on_plan,
                                   on_start=report.on_start, on_record=report.on_record,
-                                  on_train_event=report.on_train_event)
+                                  on_train_event=report.on_train_event, rounds=rounds, on_round=report.on_round)
                 report.finish(result)
         except Terminated as e:  # before the first cell started or after the last ended: all is on disk
             err.print(f"[yellow]interrupted[/] by {signal.Signals(e.signum).name}; "
@@ -146,9 +147,10 @@ def _run_with_progress(cells: list[CellConfig], run_dir: Path, retry_failed: boo
 class _LogLines:
     """Progress for a log: one plain line per finished cell (its time and headline figures), flushed."""
 
-    def __init__(self, labels: dict[str, str]) -> None:
-        self.labels, self.total, self.done = labels, 0, 0
+    def __init__(self, labels: dict[str, str], rounds: int = 1) -> None:
+        self.labels, self.total, self.done, self.rounds = labels, 0, 0, rounds
         self.started: dict[str, float] = {}
+        self.round_started = time.monotonic()
 
     def on_plan(self, cells: list[CellConfig]) -> None:
         self.total = len(cells)
@@ -165,6 +167,13 @@ class _LogLines:
         elapsed = time.monotonic() - self.started.pop(cell, time.monotonic())
         line = cell_line(record, self.labels.get(cell, cell), elapsed, self.done, self.total)
         err.print(line, highlight=False, markup=False)
+        self.round_started = time.monotonic()
+
+    def on_round(self, cell_id: str, number: int) -> None:
+        elapsed = time.monotonic() - self.round_started
+        err.print(f"round {number}/{self.rounds} {self.labels.get(cell_id, cell_id)}  {elapsed:.1f} s",
+                  highlight=False, markup=False)
+        self.round_started = time.monotonic()
 
     def finish(self, result: GridResult) -> None:
         pass
@@ -173,8 +182,8 @@ class _LogLines:
 class _ProgressBars(_LogLines):
     """Progress for a terminal: the grid's cells, and the running cell's training steps, as live bars."""
 
-    def __init__(self, labels: dict[str, str], progress: Progress) -> None:
-        super().__init__(labels)
+    def __init__(self, labels: dict[str, str], progress: Progress, rounds: int = 1) -> None:
+        super().__init__(labels, rounds)
         self.progress, self.miou = progress, "-"
         self.grid_task = progress.add_task("grid", total=None, info="")
         self.train_task = progress.add_task("training", total=None, visible=False, info="")
@@ -204,19 +213,26 @@ class _ProgressBars(_LogLines):
         self.progress.update(self.train_task, visible=False)
         self.progress.advance(self.grid_task)
 
+    def on_round(self, cell_id: str, number: int) -> None:
+        description = f"round {number}/{self.rounds}"
+        if self.progress.tasks[self.grid_task].description != description:
+            self.progress.reset(self.grid_task, total=self.total, description=description)
+        self.progress.advance(self.grid_task)
+
     def finish(self, result: GridResult) -> None:
-        self.progress.update(self.grid_task, completed=len(result.ran), description="grid")
+        if not result.rounds_ran:
+            self.progress.update(self.grid_task, completed=len(result.ran), description="grid")
 
 
 @contextmanager
-def _live(terminal: bool, labels: dict[str, str]) -> Iterator[_LogLines]:
+def _live(terminal: bool, labels: dict[str, str], rounds: int = 1) -> Iterator[_LogLines]:
     """Live bars on a terminal; plain lines elsewhere, where a live display would print nothing for minutes."""
     if not terminal:
-        yield _LogLines(labels)
+        yield _LogLines(labels, rounds)
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[info]}"), console=err) as progress:
-        yield _ProgressBars(labels, progress)
+        yield _ProgressBars(labels, progress, rounds)
 
 
 @app.command()
@@ -253,7 +269,7 @@ def run(
     except ValueError as e:
         raise UserError(str(e)) from None
     run_dir = prepare_dir(out_dir or new_run_dir(DEFAULT_RUNS_DIR, prefix=f"{loaded.name}-"))
-    result = _run_with_progress(cells, run_dir, retry_failed, runner)
+    result = _run_with_progress(cells, run_dir, retry_failed, runner, loaded.spec.measure.rounds)
     out.print(grid_table(result.table, title=f"segbench run {loaded.name}"))
     _report_end(result, run_dir)
 

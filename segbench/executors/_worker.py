@@ -1,6 +1,7 @@
 """The child side of the subprocess executor: ``python -m segbench.executors._worker FD PARENT_PID``.
 
-Reads one pickled :class:`~segbench.executors.base.CellJob` on stdin and
+Reads one pickled job on stdin (a :class:`~segbench.executors.base.CellJob`, or a
+:class:`~segbench.rounds.RoundJob` timing one latency round of several cells) and
 writes pickled messages to file descriptor ``FD``: ``("event", TrainEvent)``
 for each training step (so the parent's progress bar moves) and
 ``("record", record)`` once at the end. Anything else the cell prints goes to

@@ -12,6 +12,7 @@ from segbench.executors.placement import placement
 if TYPE_CHECKING:
     from segbench.config import CellConfig
     from segbench.measure.latency import TimingConfig
+    from segbench.rounds import OnRound, RoundJob
 
 
 class LocalExecutor:
@@ -29,3 +30,7 @@ class LocalExecutor:
         for cell in cells:
             record = CellJob.of(cell, run_dir, timing).run(on_train_event)
             yield {**record, **placement(self.name)}
+
+    def time_round(self, job: RoundJob, run_dir: Path, on_round: OnRound) -> None:
+        """One latency round over the job's cells, in this process."""
+        job.run(on_round)

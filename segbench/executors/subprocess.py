@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -39,6 +40,7 @@ from segbench.executors.base import CellJob, TrainCallback
 from segbench.executors.placement import placement
 from segbench.measure.latency import TimingConfig
 from segbench.record import Status
+from segbench.rounds import OnRound, RoundJob, RoundResult
 
 _EOF = ("eof", None)
 #: How long a child that has sent its record may take to exit before it is killed.
@@ -72,6 +74,25 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class _Child:
+    """How a child process ended: its answer (None if it gave none), and what it left behind."""
+
+    answer: Any
+    timed_out: bool
+    returncode: int | None
+    stderr: str
+    pid: int
+
+    def failure(self, timeout: float | None) -> str:
+        """Why there is no answer, in one line."""
+        if self.timed_out:
+            return f"no result after {timeout:g} s; process killed"
+        last = next((ln.strip() for ln in reversed(self.stderr.splitlines()) if ln.strip()), "")
+        code = describe_exit(self.returncode if self.returncode is not None else -1)
+        return f"cell process died: {code}" + (f"; {last}" if last else "")
+
+
 class SubprocessExecutor:
     """Runs each cell in a fresh ``python -m segbench.executors._worker`` process."""
 
@@ -93,8 +114,37 @@ class SubprocessExecutor:
 
     def run_one(self, job: CellJob, on_train_event: TrainCallback | None = None) -> dict[str, Any]:
         """Run one cell in a child process; its record, or a ``crashed``/``timeout`` one."""
-        cell = job.cell
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        child = self._spawn(job, on_train_event, self.timeout)
+        record = child.answer
+        if child.stderr and record is not None:
+            sys.stderr.write(child.stderr)  # the cell's own warnings, as the local executor would show them
+        if record is None:
+            status = Status.TIMEOUT if child.timed_out else Status.CRASHED
+            record = failure_record(job.cell, status, child.failure(self.timeout), started=started)
+        return {**record, **placement(self.name, pid=child.pid)}
+
+    def time_round(self, job: RoundJob, run_dir: Path, on_round: OnRound) -> None:
+        """One latency round over the job's cells, all in one fresh child process (a process start per round).
+
+        A child that dies or runs out of time (``timeout`` per cell) costs the cells it had not reached this
+        round, with a :class:`~segbench.rounds.RoundsWarning`.
+        """
+        seen: set[str] = set()
+
+        def forward(result: RoundResult) -> None:
+            seen.add(result.cell_id)
+            on_round(result)
+
+        timeout = self.timeout * len(job.cells) if self.timeout else None
+        child = self._spawn(job, forward, timeout)  # type: ignore[arg-type]  # the job sends RoundResults
+        if child.answer is None:
+            for cell in job.cells:
+                if cell.cell_id not in seen:
+                    on_round(RoundResult(cell.cell_id, error=child.failure(timeout)))
+
+    def _spawn(self, job: CellJob | RoundJob, on_event: TrainCallback | None, timeout: float | None) -> _Child:
+        """Run ``job`` in a child process, forwarding its events to ``on_event``, until it answers or dies."""
         read_fd, write_fd = os.pipe()
         with tempfile.TemporaryFile() as stderr_file:
             try:
@@ -115,29 +165,20 @@ class SubprocessExecutor:
                     child.stdin.close()
                 except BrokenPipeError:  # the child died before reading its job
                     pass
-                record, timed_out = self._wait(child, messages, on_train_event)
+                answer, timed_out = self._wait(child, messages, on_event, timeout)
             finally:
                 if child.poll() is None:  # a timeout, or Ctrl-C in the parent
                     _kill_group(child)
             stderr_file.seek(0)
             stderr = stderr_file.read().decode(errors="replace")
-        if stderr and record is not None:
-            sys.stderr.write(stderr)  # the cell's own warnings, as the local executor would show them
-        if record is None:
-            if timed_out:
-                status, error = Status.TIMEOUT, f"no result after {self.timeout:g} s; process killed"
-            else:
-                last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "")
-                status = Status.CRASHED
-                error = f"cell process died: {describe_exit(child.returncode)}" + (f"; {last}" if last else "")
-            record = failure_record(cell, status, error, started=started)
-        return {**record, **placement(self.name, pid=child.pid)}
+        return _Child(answer, timed_out, child.returncode, stderr, child.pid)
 
     def _wait(
-        self, child: subprocess.Popen, messages: queue.Queue, on_train_event: TrainCallback | None
-    ) -> tuple[dict[str, Any] | None, bool]:
-        """(record or None, timed out?) once the child has closed its pipe or run out of time."""
-        deadline = time.monotonic() + self.timeout if self.timeout else None
+        self, child: subprocess.Popen, messages: queue.Queue, on_train_event: TrainCallback | None,
+        timeout: float | None,
+    ) -> tuple[Any, bool]:
+        """(answer or None, timed out?) once the child has closed its pipe or run out of time."""
+        deadline = time.monotonic() + timeout if timeout else None
         record = None
         while True:
             wait = 0.5 if deadline is None else max(0.0, min(0.5, deadline - time.monotonic()))

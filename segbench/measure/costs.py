@@ -36,7 +36,8 @@ class Profile:
     flops_uncounted: dict[str, int]
     latency_ms_median: float = field(metadata=column(
         "Latency median", "ms", short="ms median", better=LOWER,
-        doc="milliseconds per batch, median of the timed iterations"))
+        doc="milliseconds per batch: the median of the round medians (each round a block of timed iterations, "
+            "interleaved across the grid's cells; see `--rounds`)"))
     latency_ms_p10: float = field(metadata=column(
         "Latency p10", "ms", better=LOWER, doc="10th percentile of the timed iterations, ms per batch"))
     latency_ms_p90: float = field(metadata=column(
@@ -47,7 +48,11 @@ class Profile:
         "Latency std", "ms", better=LOWER, doc="standard deviation of the timed iterations, ms"))
     latency_iqr_rel: float = field(metadata=column(
         "Latency IQR / median", decimals=3, better=LOWER,
-        doc="interquartile range / median; above 0.1 the timing was noisy"))
+        doc="interquartile range / median of the timed iterations (every round); above 0.1 the timing was noisy"))
+    latency_round_iqr_rel: float = field(metadata=column(
+        "Latency IQR / median across rounds", decimals=3, better=LOWER,
+        doc="interquartile range / median of the round medians (empty for one round): the spread the gate's "
+            "`noisy_iqr` reads"))
     throughput_img_s: float = field(metadata=column(
         "Throughput", "img/s", short="img/s", decimals=1, better="higher",
         doc="`batch_size x 1000 / latency_ms_median`"))
@@ -68,6 +73,9 @@ class Profile:
     time_warmup_s: float
     time_timed_s: float
     latency_samples_ms: list[float] = field(repr=False)
+    #: The median of each latency round, in the order they ran (the comparison's samples).
+    latency_round_ms: list[float] = field(repr=False)
+    latency_rounds: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

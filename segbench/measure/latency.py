@@ -2,18 +2,28 @@
 
 Warm-up runs by count and by time (lazy kernels, cuDNN autotuning and GPU
 clocks all need it); every timed iteration is synchronised (CUDA events on
-GPU, ``perf_counter`` on CPU) and its sample kept, so a comparison can test
-significance on the raw samples instead of on one summary number.
+GPU, ``perf_counter`` on CPU) and its sample kept.
+
+The timed iterations of one block are not independent of each other (a
+machine's load lasts longer than an iteration), so a cell is timed in
+*rounds*, as pyperf and asv do: short blocks interleaved across the cells of
+a grid (:mod:`segbench.rounds`), each block's median one sample. The
+comparison tests significance on those round medians.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
+
+
+#: Fewest timed iterations in a round, however many rounds share a cell's budget: a round's median needs a few.
+MIN_ROUND_ITERS = 3
 
 
 @dataclass(frozen=True)
@@ -33,17 +43,49 @@ class TimingConfig:
         # CPU forwards of these models take 10 ms to seconds: fewer samples, a hard cap.
         return cls(warmup_iters=3, warmup_s=0.5, min_iters=10, min_s=2.0, max_s=20.0)
 
+    def per_round(self, rounds: int) -> TimingConfig:
+        """One of ``rounds`` rounds: the timed minimums and the cap shared out, so more rounds cost a cell
+        little more than one (each round still warms up: it times a freshly built model)."""
+        if rounds <= 1:
+            return self
+        return replace(self, min_iters=max(MIN_ROUND_ITERS, math.ceil(self.min_iters / rounds)),
+                       min_s=self.min_s / rounds, max_s=self.max_s / rounds)
+
 
 @dataclass(frozen=True)
 class LatencyStats:
+    """Every timed iteration of every round (``samples_ms``), and each round's median (``round_ms``).
+
+    Without ``round_ms`` the samples are one round. The median is that of the
+    round medians; the percentiles, mean and std are those of all iterations.
+    """
+
     samples_ms: tuple[float, ...]
     warmup_iters: int
     warmup_s: float
     batch_size: int
+    round_ms: tuple[float, ...] = ()
+
+    @property
+    def rounds(self) -> tuple[float, ...]:
+        return self.round_ms or (float(np.median(self.samples_ms)),)
+
+    def with_round(self, samples_ms: tuple[float, ...] | list[float]) -> LatencyStats:
+        """These statistics with one more round, timed as ``samples_ms``."""
+        return LatencyStats((*self.samples_ms, *samples_ms), self.warmup_iters, self.warmup_s, self.batch_size,
+                            (*self.rounds, float(np.median(samples_ms))))
 
     @property
     def median(self) -> float:
-        return float(np.median(self.samples_ms))
+        """The median of the round medians (of the iterations, for one round)."""
+        return float(np.median(self.rounds))
+
+    @property
+    def round_iqr_rel(self) -> float:
+        """Interquartile range of the round medians over their median; NaN for one round (no spread known)."""
+        if len(self.rounds) < 2:
+            return math.nan
+        return float(np.percentile(self.rounds, 75) - np.percentile(self.rounds, 25)) / self.median
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.samples_ms, q))

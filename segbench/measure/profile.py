@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -71,32 +72,14 @@ def profile(
     flops = count_flops(model, input_size, in_channels)
     time_flops = time.perf_counter() - t0
 
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.eval().to(dev).to(memory_format=fmt)
-    x = torch.randn(batch_size, in_channels, *input_size, device=dev).contiguous(memory_format=fmt)
-
-    def forward() -> None:
-        with torch.inference_mode(), _autocast(dev, precision):
-            model(x)
-
-    step = synchronised_step(forward, dev)
-    cudnn_benchmark = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = dev.type == "cuda"
-    try:
-        t0 = time.perf_counter()
-        warm = run_until(step, timing.warmup_iters, timing.warmup_s, max(timing.max_s, timing.warmup_s))
-        time_warmup = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        samples = run_until(step, timing.min_iters, timing.min_s, timing.max_s)
-        time_timed = time.perf_counter() - t0
+    forward = _forward(model, input_size, dev, batch_size, precision, channels_last, in_channels)
+    with _cudnn_benchmark(dev):
+        stats, time_timed = _time_round(forward, dev, timing, batch_size)
         # Memory in its own pass after warm-up, so the timed loop stays untouched.
         with PeakMemory(dev) as memory:
             for _ in range(MEMORY_ITERS):
                 forward()
-    finally:
-        torch.backends.cudnn.benchmark = cudnn_benchmark
 
-    stats = LatencyStats(tuple(samples), warmup_iters=len(warm), warmup_s=time_warmup, batch_size=batch_size)
     return Profile(
         params=params,
         gmacs=flops.gmacs,
@@ -105,13 +88,7 @@ def profile(
         gflops=flops.gflops,
         flops_counter=flops.counter,
         flops_uncounted=flops.uncounted,
-        latency_ms_median=stats.median,
-        latency_ms_p10=stats.percentile(10),
-        latency_ms_p90=stats.percentile(90),
-        latency_ms_mean=stats.mean,
-        latency_ms_std=stats.std,
-        latency_iqr_rel=stats.iqr_rel,
-        throughput_img_s=stats.throughput,
+        **latency_fields(stats),
         peak_mem_mib=memory.peak_mib,
         mem_method=memory.method,
         device=dev.type,
@@ -121,10 +98,88 @@ def profile(
         input_h=input_size[0],
         input_w=input_size[1],
         threads=torch.get_num_threads(),
-        warmup_iters=len(warm),
-        timed_iters=len(samples),
         time_flops_s=time_flops,
-        time_warmup_s=time_warmup,
         time_timed_s=time_timed,
-        latency_samples_ms=list(samples),
     )
+
+
+def latency_fields(stats: LatencyStats) -> dict[str, Any]:
+    """The record's latency fields from ``stats``: what a new round of :func:`time_round` updates too."""
+    return {
+        "latency_ms_median": stats.median,
+        "latency_ms_p10": stats.percentile(10),
+        "latency_ms_p90": stats.percentile(90),
+        "latency_ms_mean": stats.mean,
+        "latency_ms_std": stats.std,
+        "latency_iqr_rel": stats.iqr_rel,
+        "latency_round_iqr_rel": stats.round_iqr_rel,
+        "throughput_img_s": stats.throughput,
+        "warmup_iters": stats.warmup_iters,
+        "time_warmup_s": stats.warmup_s,
+        "timed_iters": len(stats.samples_ms),
+        "latency_samples_ms": list(stats.samples_ms),
+        "latency_round_ms": list(stats.rounds),
+        "latency_rounds": len(stats.rounds),
+    }
+
+
+def time_round(
+    model: nn.Module,
+    input_size: tuple[int, int],
+    device: str | torch.device = "auto",
+    batch_size: int = 1,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    threads: int | None = None,
+    timing: TimingConfig | None = None,
+    in_channels: int = 3,
+) -> LatencyStats:
+    """One more latency round of ``model``, warmed up and timed as :func:`profile` times its first."""
+    dev = resolve_device(device)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    forward = _forward(model, input_size, dev, batch_size, precision, channels_last, in_channels)
+    with _cudnn_benchmark(dev):
+        stats, _ = _time_round(forward, dev, timing or TimingConfig.for_device(dev), batch_size)
+    return stats
+
+
+def _forward(
+    model: nn.Module, input_size: tuple[int, int], dev: torch.device, batch_size: int, precision: str,
+    channels_last: bool, in_channels: int,
+) -> Callable[[], None]:
+    """The timed call: ``model`` in eval mode on ``dev`` on a random input already there."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.eval().to(dev).to(memory_format=fmt)
+    x = torch.randn(batch_size, in_channels, *input_size, device=dev).contiguous(memory_format=fmt)
+
+    def forward() -> None:
+        with torch.inference_mode(), _autocast(dev, precision):
+            model(x)
+
+    return forward
+
+
+@contextlib.contextmanager
+def _cudnn_benchmark(dev: torch.device) -> Iterator[None]:
+    """cuDNN autotuning on for CUDA timings, and the global flag as it was afterwards."""
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = dev.type == "cuda"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _time_round(
+    forward: Callable[[], None], dev: torch.device, timing: TimingConfig, batch_size: int
+) -> tuple[LatencyStats, float]:
+    """Warm up, then time one round of ``forward``: its statistics and the seconds the timed part took."""
+    step = synchronised_step(forward, dev)
+    t0 = time.perf_counter()
+    warm = run_until(step, timing.warmup_iters, timing.warmup_s, max(timing.max_s, timing.warmup_s))
+    time_warmup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    samples = run_until(step, timing.min_iters, timing.min_s, timing.max_s)
+    stats = LatencyStats(tuple(samples), warmup_iters=len(warm), warmup_s=time_warmup, batch_size=batch_size)
+    return stats, time.perf_counter() - t0
