@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-
 #: Fewest timed iterations in a round, however many rounds share a cell's budget: a round's median needs a few.
 MIN_ROUND_ITERS = 3
 
