@@ -58,7 +58,7 @@ def run_cell(
     """Build, train and evaluate (with a dataset), and profile one cell.
 
     Never raises for a cell's own failure (Ctrl-C still does). Training
-    artifacts (checkpoints, per-epoch log) go to ``artifacts_dir``; a
+    artifacts (checkpoints, epoch and iteration logs) go to ``artifacts_dir``; a
     ``last.pt`` already there from an interrupted run is resumed. The cell's
     own ``timing`` wins over the ``timing`` argument (kept for callers that
     time plain cells).
@@ -132,7 +132,9 @@ def train_and_evaluate(
     spec = {"encoder": cell.encoder, "decoder": cell.decoder, "num_classes": cell.num_classes,
             "dataset": cell.dataset, "fingerprint": cell.fingerprint,
             "attention_scales": cell.inference.attention_scales if cell.inference else None}
-    trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec)
+    board = Path(recipe.tensorboard) / cell.cell_id if recipe.tensorboard else None  # one TensorBoard run a cell
+    trainer = Trainer(model, train_set, val_set, recipe, device, artifacts_dir, on_event, model_spec=spec,
+                      board_dir=board)
     last = artifacts_dir / "last.pt" if artifacts_dir is not None else None
     ckpt = resumable(last, device) if last is not None else None  # weights only; a damaged one set aside
     if ckpt is not None and ckpt["model_spec"].get("fingerprint") == cell.fingerprint:  # same recipe: go on

@@ -229,9 +229,11 @@ def _recipe_tags(recipe: TrainConfig) -> list[str]:
 
 
 def _without_implied(recipe: TrainConfig) -> dict[str, Any]:
+    """The recipe's part of the fingerprint: fields at their implied value, and observers, left out."""
     values = asdict(recipe)
     for f in fields(recipe):
-        if "implied" in f.metadata and values[f.name] == f.metadata["implied"]:
+        implied = "implied" in f.metadata and values[f.name] == f.metadata["implied"]
+        if implied or f.metadata.get("fingerprint") is False:
             del values[f.name]
     return values
 

@@ -45,6 +45,29 @@ def saved_predictions(folder: Path) -> dict[str, Path]:
 
 
 @torch.inference_mode()
+def predict_labels(
+    model: nn.Module,
+    dataset: SegmentationDataset,
+    device: torch.device,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    count: int = SAVED_PREDICTIONS,
+) -> list[np.ndarray]:
+    """The argmax label maps ``[H, W]`` of ``dataset``'s first ``count`` samples (the model's mode kept)."""
+    was_training = model.training
+    model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    maps = []
+    try:
+        for index in range(min(count, len(dataset))):  # one at a time: a split's images may differ in size
+            image = dataset[index][0][None].to(device).contiguous(memory_format=fmt)
+            with autocast_context(device, precision):
+                maps.append(model(image).argmax(1)[0].cpu().numpy())
+    finally:
+        model.train(was_training)
+    return maps
+
+
 def save_predictions(
     model: nn.Module,
     dataset: SegmentationDataset,
@@ -62,17 +85,7 @@ def save_predictions(
     out_dir = prepare_dir(out_dir)
     for old in saved_predictions(out_dir).values():
         old.unlink()
-    was_training = model.training
-    model.eval()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    written = []
-    try:
-        for index in range(min(count, len(dataset))):  # one at a time: a split's images may differ in size
-            image = dataset[index][0][None].to(device).contiguous(memory_format=fmt)
-            with autocast_context(device, precision):
-                labels = model(image).argmax(1)[0]
-            path = out_dir / f"{dataset.stems[index]}{SUFFIX}"
-            written.append(write_label_map(path, labels.cpu().numpy()))
-    finally:
-        model.train(was_training)
-    return written
+    maps = predict_labels(model, dataset, device, precision, channels_last, count)
+    return [write_label_map(out_dir / f"{stem}{SUFFIX}", labels)
+            for stem, labels in zip(dataset.stems, maps, strict=False)]
+

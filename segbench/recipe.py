@@ -27,6 +27,13 @@ def key(implied: Any = None, **metadata: Any) -> Any:
     return {"key": True, "implied": implied, **metadata}
 
 
+def observer(**metadata: Any) -> Any:
+    """Metadata of a recipe field that says how training is watched, not what is trained (how often the loss
+    is logged, where TensorBoard writes): outside the fingerprint, so changing it neither retrains a
+    finished cell nor stops an interrupted one from resuming."""
+    return {"fingerprint": False, **metadata}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """A training recipe. Exactly one budget (epochs, iterations, time_s) is used."""
@@ -57,6 +64,10 @@ class TrainConfig:
     loss: str = field(default=DEFAULT_LOSS, metadata=key(implied=DEFAULT_LOSS, tag=str))
     #: Cross-entropy's label smoothing (0: none), as ``nn.CrossEntropyLoss(label_smoothing=...)``.
     label_smoothing: float = field(default=0.0, metadata=key(implied=0.0, tag=lambda v: f"ls{v:g}"))
+    #: Every this many iterations a line of the iteration log (train_log.jsonl) and a progress report.
+    log_every: int = field(default=10, metadata=observer())
+    #: A folder TensorBoard event files go to (one sub-folder per cell); None: no TensorBoard.
+    tensorboard: str | None = field(default=None, metadata=observer())
 
     def __post_init__(self) -> None:
         from segbench.losses import check_loss  # the loss registry needs torch; the recipe itself does not
@@ -75,6 +86,8 @@ class TrainConfig:
         if self.batch_size % self.nproc_per_node:
             raise ValueError(f"training batch size {self.batch_size} is not divisible by {self.nproc_per_node} "
                              "processes; the global batch is split evenly between them")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be a positive number of iterations, not {self.log_every}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown training precision '{self.precision}'; valid: {', '.join(PRECISIONS)}")
         if not 0 <= self.label_smoothing < 1:

@@ -5,7 +5,9 @@ Layout of ``results/runs/<run_id>/``::
     run.json                the environment, written once
     cells/<cell_id>.json    one record per cell, written atomically when it ends: the truth
     table.csv               one row per cell: a cache of the records, rewritten when stale
-    train/<cell_id>/        a trained cell's checkpoints and log
+    train/<cell_id>/        a trained cell's checkpoints (last.pt, best.pt) and logs:
+      log.csv               one row per epoch: mean loss, learning rate, validation mIoU
+      train_log.jsonl       a JSON line every --log-every iterations (loss, lr, time) and per validation
       predictions/          the predicted label maps of its first evaluation images (<sample id>.png)
 
 Every reader (``table``, ``compare``, ``plot``) goes through :meth:`RunDir.frame`
@@ -40,6 +42,10 @@ from segbench.results import (
 RECORD_SUFFIX = ".json"
 #: The folder, under a cell's artifacts, of the label maps its evaluation predicted (see segbench.prediction_maps).
 PREDICTIONS_DIR = "predictions"
+#: A trained cell's per-epoch log, under its artifacts (rewritten with every checkpoint).
+EPOCH_LOG = "log.csv"
+#: Its iteration-level log, under its artifacts: one JSON object a line (see segbench.train_log).
+ITERATION_LOG = "train_log.jsonl"
 
 
 def _v1_to_v2(record: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +123,12 @@ class RunDir:
     def artifacts(self, cell_id: str) -> Path:
         """Where a cell's checkpoints and training log live."""
         return self.path / "train" / cell_id
+
+    def epoch_log(self, cell_id: str) -> Path:
+        return self.artifacts(cell_id) / EPOCH_LOG
+
+    def iteration_log(self, cell_id: str) -> Path:
+        return self.artifacts(cell_id) / ITERATION_LOG
 
     def predictions(self, cell_id: str) -> Path:
         """Where a trained cell's evaluation saved its predicted label maps (what the qualitative sheet shows)."""

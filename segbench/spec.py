@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import typer
 
-from segbench.checks import FRACTION, RULES, Rule, problem
+from segbench.checks import AT_LEAST_1, FRACTION, RULES, Rule, problem
 from segbench.rounds import DEFAULT_ROUNDS
 
 if TYPE_CHECKING:
@@ -166,12 +166,18 @@ class TrainSpec:
                              panel=TRAINING)
     channels_last: bool = setting(False, "channels_last memory format.", flag="--train-channels-last", cli=False,
                                   panel=TRAINING)
+    log_every: int = setting(10, "Iterations between two lines of the iteration log (train_log.jsonl).",
+                             panel=TRAINING, rule=AT_LEAST_1)
+    tensorboard: str | None = setting(
+        None, "Folder for TensorBoard event files (one sub-folder per cell): loss, LR, val mIoU and images.",
+        panel=TRAINING)
 
     def recipe(self, seed: int) -> Any:
         """The :class:`segbench.recipe.TrainConfig` for ``seed``; without a budget, the built-in short recipe."""
         from segbench.grid import parse_size
         from segbench.options import recipe_defaults
         from segbench.recipe import TrainConfig
+        from segbench.train_log import require_tensorboard
 
         iterations, lr, warmup, batch_size = recipe_defaults(
             self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr, self.warmup_iters, self.batch_size)
@@ -181,7 +187,8 @@ class TrainSpec:
             weight_decay=self.weight_decay, warmup_iters=warmup, class_weights=self.class_weights,
             precision=self.precision, channels_last=self.channels_last, seed=seed,
             deterministic=self.deterministic, num_workers=self.workers, nproc_per_node=self.nproc_per_node,
-            loss=self.loss, label_smoothing=self.label_smoothing,
+            loss=self.loss, label_smoothing=self.label_smoothing, log_every=self.log_every,
+            tensorboard=self.tensorboard and require_tensorboard(self.tensorboard),
         )
 
 

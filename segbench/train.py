@@ -4,8 +4,10 @@ A loss chosen by name (cross-entropy unless told; see segbench.losses) with
 the ignore index (optionally median-frequency class weights and an auxiliary
 loss), SGD with momentum or AdamW, a poly schedule with linear warm-up, a
 budget in epochs, iterations or wall time, AMP and channels_last on CUDA,
-seeded (with a deterministic mode). Checkpoints (last and best) and a
-per-epoch log let an interrupted run resume and a plot read the curves later.
+seeded (with a deterministic mode). Checkpoints (last and best), a
+per-epoch log and an iteration log every ``log_every`` steps (see
+:mod:`segbench.train_log`; optionally TensorBoard too) let an interrupted run
+resume and a plot read the curves later.
 
 Inside a torch.distributed process group (see :mod:`segbench.distributed`)
 the same Trainer trains one model data-parallel: DistributedDataParallel,
@@ -42,10 +44,10 @@ from segbench.measure.metrics import SegMetrics
 from segbench.models.decoders.base import BoundaryLogits
 from segbench.outputs import open_atomic
 from segbench.recipe import TrainConfig
+from segbench.rundir import EPOCH_LOG, ITERATION_LOG
+from segbench.train_log import BOARD_IMAGES, IterationLog, TensorBoardLog, denormalise
 
 LOG_FIELDS = ["epoch", "iteration", "loss", "lr", "val_miou", "time_s"]
-#: Read the loss back from the device only this often: every read is a host sync.
-REPORT_EVERY = 10
 
 
 @dataclass
@@ -61,7 +63,8 @@ class TrainState:
 
 @dataclass(frozen=True)
 class TrainEvent:
-    """Reported after every step; ``loss`` every ``REPORT_EVERY`` steps, ``val_miou`` after a validation."""
+    """Reported after every step; ``loss`` (the mean since the last) on the iteration log's steps (every
+    ``log_every``, and the first), ``val_miou`` after a validation."""
 
     iteration: int
     total: int | None
@@ -165,7 +168,9 @@ class Trainer:
         out_dir: Path | None = None,
         on_event: Callable[[TrainEvent], None] | None = None,
         model_spec: dict[str, Any] | None = None,
+        board_dir: Path | None = None,
     ) -> None:
+        """``board_dir``: where this run's TensorBoard events go (None: no TensorBoard)."""
         self.config = config
         self.model_spec = model_spec or {}
         self.device = device
@@ -190,6 +195,11 @@ class Trainer:
         self.base_lrs = [g["lr"] for g in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
         self.state = TrainState()
+        main = self.rank == 0
+        #: The iteration log (rank 0 only) and TensorBoard's folder; the writer is open while fit() runs.
+        self.log = IterationLog(self.out_dir / ITERATION_LOG) if self.out_dir and main else None
+        self.board_dir = Path(board_dir) if board_dir and main else None
+        self.board: TensorBoardLog | None = None
 
     def _data_parallel(self) -> nn.Module:
         """Wrap the model in DDP (gradients averaged over ranks; rank 0's weights and buffers broadcast).
@@ -269,6 +279,22 @@ class Trainer:
     def fit(self) -> TrainState:
         """Train until the budget is spent (continuing from a resumed state)."""
         self.model.train()
+        if self.log:
+            self.log.keep_until(self.state.iteration)  # a resumed run: drop what came after its checkpoint
+        if self.board_dir:
+            # from the next step on, events of an earlier (interrupted or replaced) run are hidden
+            self.board = TensorBoardLog(self.board_dir, purge_step=self.state.iteration + 1)
+        try:
+            self._fit()
+        finally:
+            if self.board:
+                self.board.close()
+                self.board = None
+        return self.state
+
+    def _fit(self) -> None:
+        recent: list[torch.Tensor] = []  # the losses since the iteration log's last line
+        logged_s = self.state.elapsed_s
         while not self._done():
             epoch_start = time.perf_counter()
             # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same data.
@@ -283,6 +309,7 @@ class Trainer:
                     break
                 lr = self._set_lr()
                 losses.append(self.step(images, masks))
+                recent.append(losses[-1])
                 self.state.iteration += 1
                 now = time.perf_counter()  # wall time including data loading
                 self.state.elapsed_s += now - last
@@ -290,18 +317,66 @@ class Trainer:
                     # Rank 0's clock decides, so every rank stops on the same step (else DDP hangs).
                     self.state.elapsed_s = distributed.broadcast_float(self.state.elapsed_s)
                 last = now
+                shown = None
+                if self._log_due():
+                    shown = self._log_step(recent, lr, self.state.elapsed_s - logged_s)
+                    recent, logged_s = [], self.state.elapsed_s
                 if self.on_event:
-                    shown = float(losses[-1]) if self.state.iteration % REPORT_EVERY == 0 else None
                     self.on_event(TrainEvent(self.state.iteration, self.total_iterations, shown, lr))
             self.state.epoch += 1
             self._end_epoch(losses, lr, time.perf_counter() - epoch_start)
-        return self.state
+
+    def _log_due(self) -> bool:
+        """Rank 0, something listening, and the first step, every ``log_every``-th or the last."""
+        it = self.state.iteration
+        listening = self.log or self.board or self.on_event
+        return bool(listening) and (it == 1 or it % self.config.log_every == 0 or self._done())
+
+    def _log_step(self, recent: list[torch.Tensor], lr: float, seconds: float) -> float:
+        """A ``train`` line of the iteration log (and TensorBoard's scalars); returns the mean loss.
+
+        Only here is the loss read back from the device (a host sync): every
+        ``log_every`` steps, not every step. Under DDP it is rank 0's own.
+        """
+        loss = float(torch.stack(recent).float().mean())
+        it = self.state.iteration
+        if self.log:
+            self.log.write({"mode": "train", "epoch": self.state.epoch + 1, "iteration": it, "loss": loss,
+                            "lr": lr, "time_s": self.state.elapsed_s, "iter_s": seconds / len(recent)})
+        if self.board:
+            self.board.scalars(it, {"train/loss": loss, "train/lr": lr})
+        return loss
+
+    def _log_validation(self, val_miou: float) -> None:
+        """A ``val`` line, and TensorBoard's mIoU and a few validation images beside label and prediction."""
+        it = self.state.iteration
+        if self.log:
+            self.log.write({"mode": "val", "epoch": self.state.epoch, "iteration": it, "val_miou": val_miou})
+        if not self.board or self.val_set is None:
+            return
+        from segbench.data import IMAGENET_MEAN, IMAGENET_STD
+        from segbench.label_colours import colourise
+        from segbench.prediction_maps import predict_labels
+
+        self.board.scalars(it, {"val/mIoU": val_miou})
+        c = self.config
+        predicted = predict_labels(self.model, self.val_set, self.device, c.precision, c.channels_last,  # type: ignore[arg-type]
+                                   count=BOARD_IMAGES)
+        palette, ignore = self.info.palette, self.info.ignore_index
+        for index, labels in enumerate(predicted):
+            image, mask = self.val_set[index]
+            picture = np.concatenate([denormalise(image, IMAGENET_MEAN, IMAGENET_STD),
+                                      colourise(mask.numpy(), palette, ignore), colourise(labels, palette, ignore)],
+                                     axis=1)
+            self.board.image(it, f"val/{index}: image | label | prediction", picture)
 
     def _end_epoch(self, losses: list[torch.Tensor], lr: float, epoch_s: float) -> None:
         val_miou = None
         if self.state.epoch % self.config.eval_every == 0 or self._done():
             metrics = self.validate()
             val_miou = metrics.miou if metrics else None
+            if val_miou is not None and self.rank == 0:
+                self._log_validation(val_miou)
         mean_loss = float("nan")
         if losses:  # the mean over all ranks' steps: every rank has as many
             mean_loss = float(distributed.all_reduce_mean(torch.stack(losses).float().mean()))
@@ -331,7 +406,7 @@ class Trainer:
         }
 
     def save(self, best: bool = False) -> None:
-        """Write last.pt (and best.pt) and the per-epoch log.csv atomically (rank 0 only).
+        """Write last.pt (and best.pt) and the per-epoch log atomically (rank 0 only).
 
         Each file goes through :func:`segbench.outputs.open_atomic`: a full disk
         is one line naming the file and leaves no temporary file behind.
@@ -341,7 +416,7 @@ class Trainer:
         ckpt = self.checkpoint()
         for name in ["last.pt", "best.pt"] if best else ["last.pt"]:
             write_checkpoint(ckpt, self.out_dir / name)
-        with open_atomic(self.out_dir / "log.csv", "w", newline="") as f:
+        with open_atomic(self.out_dir / EPOCH_LOG, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
             writer.writeheader()
             writer.writerows(self.state.history)

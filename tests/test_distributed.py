@@ -103,7 +103,7 @@ def test_two_ranks_with_global_batch_b_match_one_process_with_batch_b(ranks):
         assert torch.equal(r0["weights"][name], r1["weights"][name]), name  # DDP keeps ranks identical
         moved |= not torch.allclose(tensor, _tiny_net().state_dict()[name])
     assert moved  # the comparison is not between two untrained nets
-    assert sorted(p.name for p in out.iterdir()) == ["last.pt", "log.csv"]  # rank 0 alone writes
+    assert sorted(p.name for p in out.iterdir()) == ["last.pt", "log.csv", "train_log.jsonl"]  # rank 0 alone writes
 
 
 def test_rank_batches_partition_the_single_process_batches():
@@ -141,7 +141,8 @@ def test_train_cli_on_two_processes_matches_evaluating_its_checkpoint(tmp_path):
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv", "metrics.json", "predictions"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv", "metrics.json", "predictions",
+                                                     "train_log.jsonl"]
     record = json.loads((out / "metrics.json").read_text())
     assert record["train_nproc_per_node"] == 2 and record["train_iters"] == 2
     single, _ = evaluate_checkpoint(out / "last.pt", device="cpu")

@@ -18,6 +18,7 @@ from segbench.display import metrics_table
 from segbench.inputs import BadFileError
 from segbench.outputs import prepare_dir, writing
 from segbench.results import write_json_atomic
+from segbench.rundir import EPOCH_LOG, ITERATION_LOG
 from segbench.spec import INFERENCE, DataSpec, Given, InferenceSpec, TrainSpec, options
 
 if TYPE_CHECKING:  # torch, the models and the data load inside the commands that use them
@@ -40,7 +41,7 @@ def train(
         help="A whole network or named pair, instead of --encoder/--decoder.")] = None,
     device: Device = "auto",
     pretrained: Annotated[bool, typer.Option(help="Start from cached ImageNet weights.")] = False,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, log.csv, metrics.json.")] = Path(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for checkpoints, logs, metrics.json.")] = Path(
         "results/runs/train"
     ),
     overwrite: Annotated[bool, typer.Option(
@@ -109,7 +110,7 @@ def train(
 
 
 #: What a training run leaves in --out: replaced together with --overwrite.
-TRAIN_OUTPUTS = ("last.pt", "best.pt", "log.csv", "metrics.json")
+TRAIN_OUTPUTS = ("last.pt", "best.pt", EPOCH_LOG, ITERATION_LOG, "metrics.json")
 
 
 def _claim_out_dir(out_dir: Path, cell: CellConfig, overwrite: bool) -> None:

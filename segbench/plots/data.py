@@ -39,7 +39,8 @@ DISPLAY_SCALE = {name: 1 / col.scale for name, col in COLUMNS.items() if col.sca
 HIGHER_IS_BETTER = {name for name, col in COLUMNS.items() if col.higher_is_better}
 
 #: Record fields that table.csv leaves out (lists and mappings) and some figure needs.
-RECORD_ONLY = ("per_class_iou", "class_names", "train_history", "data_root", "dataset_options")
+RECORD_ONLY = ("per_class_iou", "class_names", "train_history", "data_root", "dataset_options", "train_log_every",
+               "val_split")
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -197,8 +198,13 @@ def conditions(frame: pd.DataFrame, envs: list[dict[str, Any]], seeds: bool = Tr
     return " | ".join(parts)
 
 
+def scored_on(frame: pd.DataFrame) -> str:
+    """``synthetic test split``: where every plotted cell's accuracy was scored (empty where they differ)."""
+    dataset, split = shared(frame, "dataset"), shared(frame, "eval_split")
+    return " ".join(x for x in [dataset, f"{split} split" if split else None] if x)
+
+
 def accuracy_label(frame: pd.DataFrame) -> str:
     """``mIoU (%) on synthetic test split``: the axis label of accuracy, with where it was scored."""
-    dataset, split = shared(frame, "dataset"), shared(frame, "eval_split")
-    where = " ".join(x for x in [dataset, f"{split} split" if split else None] if x)
+    where = scored_on(frame)
     return f"mIoU (%){' on ' + where if where else ''}"

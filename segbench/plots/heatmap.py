@@ -10,6 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from segbench.columns import columns_of
 from segbench.plots.data import (
     DISPLAY_SCALE,
     HIGHER_IS_BETTER,
@@ -17,9 +18,14 @@ from segbench.plots.data import (
     MODEL_KEY,
     conditions,
     key_text,
+    scored_on,
     seed_count,
 )
-from segbench.plots.layout import SkipPlot, format_spread, format_value, new_figure, text_colour
+from segbench.plots.layout import SkipPlot, format_spread, format_value, is_wide, new_figure, text_colour
+from segbench.record import Accuracy
+
+#: The columns scored on a dataset split (their titles name it).
+ACCURACY_ONLY = set(columns_of(Accuracy))
 
 #: Encoder x decoder tables of a facet: the mean over seeds, its std, and why an empty cell is empty.
 GridTables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
@@ -88,7 +94,9 @@ def plot_heatmap(frame: pd.DataFrame, metric: str, envs: list[dict[str, Any]]) -
     tables = [_grid_tables(group, metric, encoders, decoders) for _, group in groups]
     low = min(np.nanmin(t[0].to_numpy(dtype=float)) for t in tables)
     high = max(np.nanmax(t[0].to_numpy(dtype=float)) for t in tables)
-    norm = matplotlib.colors.Normalize(low, high if high > low else low + 1)
+    wide = is_wide([low, high])  # costs spanning more than 10x: a log colour scale, as the figures' axes
+    norm = matplotlib.colors.LogNorm(low, high) if wide else matplotlib.colors.Normalize(low, high if high > low
+                                                                                       else low + 1)
     cmap = matplotlib.colormaps["viridis" if metric in HIGHER_IS_BETTER else "viridis_r"]
     cmap = cmap.with_extremes(bad="0.85")
     fig = new_figure(len(groups) * (1.45 * len(decoders) + 1.8) + 1.6, 0.8 * len(encoders) + 2.4)
@@ -99,6 +107,8 @@ def plot_heatmap(frame: pd.DataFrame, metric: str, envs: list[dict[str, Any]]) -
     fig.colorbar(image, ax=list(axes), label=LABELS.get(metric, metric), shrink=0.9)
     seeds = seed_count(frame)
     note = f"mean ± std over {seeds} seeds" if seeds > 1 else "one cell each"
-    fig.suptitle(f"{LABELS.get(metric, metric)} per encoder x decoder, {note}; grey = no value\n"
+    where = scored_on(frame) if metric in ACCURACY_ONLY else ""  # accuracy: where scored; costs: the device below
+    fig.suptitle(f"{LABELS.get(metric, metric)}{f' on {where}' if where else ''} per encoder x decoder, {note}; "
+                 "grey = no value\n"
                  f"{conditions(frame, envs, seeds=False)}", x=0.02, ha="left", fontsize=12)
     return fig

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from segbench.plots.data import LATENCY, LATENCY_P10, LATENCY_P90, conditions, seed_count
-from segbench.plots.layout import SkipPlot, colours, format_value, new_figure
+from segbench.plots.layout import SkipPlot, asymmetric, colours, format_value, new_figure, use_log_if_wide
 
 MEMORY_METHODS = {
     "cuda_max_allocated": "CUDA max allocated",
@@ -19,17 +19,20 @@ MEMORY_METHODS = {
 }
 
 
-def _bars(ax: Axes, values: pd.Series, below: pd.Series, above: pd.Series, colours: list[Any]) -> None:
-    """Bars with asymmetric whiskers (``below``/``above`` the top) and the value written over each."""
+def _bars(ax: Axes, values: pd.Series, low: pd.Series, high: pd.Series, colours: list[Any]) -> None:
+    """Bars with whiskers from ``low`` to ``high`` (asymmetric, never below zero) and the value over each.
+
+    Values spanning more than 10x get a log axis: beside a 200-ms bar a 5-ms one is still seen.
+    """
     xs = np.arange(len(values))
-    below, above = below.fillna(0).clip(lower=0), above.fillna(0).clip(lower=0)
-    whiskers = [below, above] if (below.any() or above.any()) else None  # no spread: no empty caps
+    whiskers = asymmetric(values, low, high)
     ax.bar(xs, values.fillna(0), color=colours, edgecolor="black", linewidth=0.6, width=0.7,
-           yerr=whiskers, capsize=4, error_kw={"elinewidth": 1.2})
-    for x, top, value in zip(xs, (values + above).fillna(0), values, strict=True):
+           yerr=whiskers if whiskers.any() else None, capsize=4, error_kw={"elinewidth": 1.2})
+    log = use_log_if_wide(ax, [*values, *low, *high], axis="y")
+    for x, top, value in zip(xs, values.fillna(0) + whiskers[1], values, strict=True):
         ax.annotate(format_value(value), (x, top), xytext=(0, 3), textcoords="offset points",
                     ha="center", va="bottom", fontsize=9)
-    ax.grid(True, axis="y")
+    ax.grid(True, axis="y", which="both" if log else "major")
     ax.set_axisbelow(True)
     ax.margins(y=0.15)
 
@@ -50,13 +53,15 @@ def plot_latency_memory(frame: pd.DataFrame, models: pd.DataFrame, envs: list[di
     fig = new_figure(max(8.0, 0.75 * len(data) + 4.0), 8.0)
     ax_lat, ax_mem = fig.subplots(2, 1, sharex=True)
     median = data[LATENCY]
-    _bars(ax_lat, median, median - data[LATENCY_P10], data[LATENCY_P90] - median, bar_colours)
+    _bars(ax_lat, median, data[LATENCY_P10], data[LATENCY_P90], bar_colours)
     over_seeds = ", mean over seeds" if several else ""
     ax_lat.set_ylabel(f"latency (ms per batch)\nmedian, whiskers p10-p90{over_seeds}")
-    memory_std = data["peak_mem_mib_std"]
-    _bars(ax_mem, data["peak_mem_mib"], memory_std, memory_std, bar_colours)
+    memory = frame.groupby("label")["peak_mem_mib"]
+    _bars(ax_mem, data["peak_mem_mib"], data["label"].map(memory.min()), data["label"].map(memory.max()),
+          bar_colours)
     methods = " / ".join(sorted({MEMORY_METHODS.get(m, m) for m in frame["mem_method"].dropna()}))
-    ax_mem.set_ylabel(f"peak memory (MiB){', mean ± std over seeds' if several else ''}"
+    ax_mem.set_ylabel(f"peak memory (MiB){', mean' if several else ''}"
+                      + ("\nwhiskers: min-max over seeds" if several else "")
                       + (f"\n{methods}" if methods else ""))
     ax_mem.set_xticks(range(len(data)), data["label"], rotation=35, ha="right", rotation_mode="anchor")
     ax_lat.legend([Patch(facecolor=c, edgecolor="black") for c in encoders.values()], list(encoders),

@@ -18,9 +18,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation
+from matplotlib.text import Annotation, Text
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import Bbox
+from numpy.typing import ArrayLike
 
 from segbench.outputs import open_atomic
 
@@ -113,15 +114,22 @@ def format_spread(value: float) -> str:
 # -- log axes ----------------------------------------------------------------------------------
 
 
-def use_log_if_wide(ax: Axes, values: Sequence[float]) -> None:
-    """A log x axis when the values span more than 10x, so cheap models are not crushed together."""
-    finite = np.asarray([v for v in values if np.isfinite(v) and v > 0])
-    if len(finite) > 1 and finite.max() / finite.min() > 10:
-        ax.set_xscale("log")
-        plain_log_ticks(ax)
+def is_wide(values: Sequence[float]) -> bool:
+    """Positive values spanning more than 10x: a linear axis would crush the small ones together."""
+    finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    return len(finite) > 1 and bool((finite > 0).all()) and finite.max() / finite.min() > 10
 
 
-def plain_log_ticks(ax: Axes) -> None:
+def use_log_if_wide(ax: Axes, values: Sequence[float], axis: str = "x") -> bool:
+    """A log ``axis`` when ``values`` span more than 10x, so cheap models are not crushed together."""
+    if not is_wide(values):
+        return False
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    plain_log_ticks(ax, axis)
+    return True
+
+
+def plain_log_ticks(ax: Axes, axis: str = "x") -> None:
     """Log-axis ticks as plain numbers (0.2, 0.5, 1, 2, 5), not 2 x 10^-1 crowding each other."""
 
     def major(value: float, _: int) -> str:
@@ -131,8 +139,18 @@ def plain_log_ticks(ax: Axes) -> None:
         mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
         return f"{value:g}" if round(mantissa) in (2, 5) else ""
 
-    ax.xaxis.set_major_formatter(FuncFormatter(major))
-    ax.xaxis.set_minor_formatter(FuncFormatter(minor))
+    which = ax.xaxis if axis == "x" else ax.yaxis
+    which.set_major_formatter(FuncFormatter(major))
+    which.set_minor_formatter(FuncFormatter(minor))
+
+
+def asymmetric(centre: ArrayLike, low: ArrayLike, high: ArrayLike) -> np.ndarray:
+    """Error-bar lengths ``[below, above]`` from a spread's ends (p10, p90): never negative, none where unknown.
+
+    A symmetric ± std runs below zero on a log axis; a percentile range cannot.
+    """
+    c, lo, hi = (np.asarray(v, dtype=float) for v in (centre, low, high))
+    return np.nan_to_num(np.clip(np.vstack([c - lo, hi - c]), 0, None), nan=0.0)
 
 
 # -- point labels ------------------------------------------------------------------------------
@@ -188,36 +206,149 @@ def _line_boxes(ax: Axes, xs: Sequence[float], ys: Sequence[float]) -> list[Bbox
     return [Bbox([np.minimum(a, b) - 1, np.maximum(a, b) + 1]) for a, b in itertools.pairwise(pixels)]
 
 
+def _spot(fig: Figure, ax: Axes, renderer: Any, text: str, xy: tuple[float, float], radius: float,
+          taken: Sequence[Bbox], area: Bbox) -> Annotation:
+    """``text`` beside ``xy`` at the nearest candidate position free of ``taken``, else the least crowded."""
+    left_first = (ax.transData.transform(xy)[0] - area.x0) / area.width > 0.62
+    label = _annotate(ax, text, xy, (0.0, 0.0))
+    best, best_clash = (0.0, 0.0), math.inf
+    for offset in _candidates(left_first, radius):
+        label.set_horizontalalignment("right" if offset[0] < 0 else "left")
+        label.xyann = offset
+        clash = _clash(text_box(label, renderer).padded(2.0), list(taken), area)
+        if clash < best_clash:
+            best, best_clash = offset, clash
+        if clash == 0:
+            break
+    label.remove()
+    return _annotate(ax, text, xy, best, leader=abs(best[1]) > LEADER_FROM_PT)
+
+
+def _marker_boxes(ax: Axes, xs: Sequence[float], ys: Sequence[float], radii_pt: Sequence[float],
+                  px_per_pt: float, lines: Sequence[Polyline]) -> list[Bbox]:
+    points = ax.transData.transform(np.column_stack([xs, ys]))
+    taken = [Bbox.from_bounds(px - r * px_per_pt, py - r * px_per_pt, 2 * r * px_per_pt, 2 * r * px_per_pt)
+             for (px, py), r in zip(points, radii_pt, strict=True)]
+    for line_xs, line_ys in lines:
+        taken += _line_boxes(ax, line_xs, line_ys)
+    return taken
+
+
 def label_points(fig: Figure, ax: Axes, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str],
                  order: Sequence[int], marker_radii: Sequence[float],
-                 lines: Sequence[Polyline] = ()) -> None:
+                 lines: Sequence[Polyline] = ()) -> list[Annotation]:
     """Label every point where it covers no other label, marker or line, and stays in the axes.
 
     Greedy, in ``order`` (important points first): each label takes the
     nearest free candidate position, else the least crowded one. Positions are
-    in pixels, so call this once the layout is final.
+    in pixels, so call this once the layout is final. Returns the labels by point.
     """
     fig.canvas.draw()
     renderer = cast(FigureCanvasAgg, fig.canvas).get_renderer()
-    px_per_pt = fig.dpi / 72.0
-    points = ax.transData.transform(np.column_stack([xs, ys]))
-    radii_px = [r * px_per_pt for r in marker_radii]
-    taken = [Bbox.from_bounds(px - r, py - r, 2 * r, 2 * r) for (px, py), r in zip(points, radii_px, strict=True)]
-    for line_xs, line_ys in lines:
-        taken += _line_boxes(ax, line_xs, line_ys)
-    area = ax.bbox
+    taken = _marker_boxes(ax, xs, ys, marker_radii, fig.dpi / 72.0, lines)
+    labels: dict[int, Annotation] = {}
     for i in order:
-        left_first = (points[i][0] - area.x0) / area.width > 0.62
-        label = _annotate(ax, texts[i], (xs[i], ys[i]), (0.0, 0.0))
-        best, best_clash = (0.0, 0.0), math.inf
-        for offset in _candidates(left_first, marker_radii[i]):
-            label.set_horizontalalignment("right" if offset[0] < 0 else "left")
-            label.xyann = offset
-            clash = _clash(label.get_window_extent(renderer).padded(2.0), taken, area)
-            if clash < best_clash:
-                best, best_clash = offset, clash
-            if clash == 0:
+        labels[i] = _spot(fig, ax, renderer, texts[i], (xs[i], ys[i]), marker_radii[i], taken, ax.bbox)
+        taken.append(text_box(labels[i], renderer))
+    return [labels[i] for i in sorted(labels)]
+
+
+def text_box(label: Text, renderer: Any) -> Bbox:
+    """A label's own box in pixels: its text, without the leader line an annotation's extent includes."""
+    if isinstance(label, Annotation):
+        label.update_positions(renderer)  # where its offset puts it now
+    return Text.get_window_extent(label, renderer)
+
+
+def overlapping(a: Bbox, b: Bbox) -> bool:
+    """Two boxes share some area (touching edges do not count)."""
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > 0.5 and min(a.y1, b.y1) - max(a.y0, b.y0) > 0.5
+
+
+def adjust_text_module() -> Any | None:
+    """adjustText where it is installed (``pip install 'segbench[plots]'``), else None."""
+    try:
+        import adjustText
+    except ImportError:
+        return None
+    return adjustText
+
+
+def label_models(fig: Figure, ax: Axes, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str],
+                 front: Sequence[int], marker_radii: Sequence[float], lines: Sequence[Polyline] = ()) -> list[int]:
+    """Label a scatter's points so that no two labels overlap, however many there are; returns the numbered.
+
+    With adjustText (the well-kept library for it) every point gets its label,
+    pushed apart by adjustText. Without it, only the Pareto front (``front``)
+    is labelled by name and the other points by their number (1 = the first
+    point), which a key below the axes lists. Either way a last pass moves a
+    label that still overlaps another to a free spot, or, failing that, shows
+    its number instead: labels never print over each other.
+    """
+    adjust = adjust_text_module()
+    order = [*front, *(i for i in range(len(xs)) if i not in set(front))]  # front labels get the best spots
+    numbers = [str(i + 1) for i in range(len(xs))]
+    numbered = set() if adjust else set(range(len(xs))) - set(front)
+    fig.canvas.draw()
+    renderer = cast(FigureCanvasAgg, fig.canvas).get_renderer()
+    arrows: list[Any] = []
+    if adjust:
+        labels: list[Any] = [ax.text(x, y, t, fontsize=10, zorder=5, ha="center", va="center",
+                                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
+                             for x, y, t in zip(xs, ys, texts, strict=True)]
+        markers_px = _marker_boxes(ax, xs, ys, marker_radii, fig.dpi / 72.0, lines)
+        _, arrows = adjust.adjust_text(labels, x=list(xs), y=list(ys), objects=markers_px, ax=ax,
+                                       expand=(1.1, 1.3), time_lim=3, arrowprops=LEADER)
+    else:
+        shown = [numbers[i] if i in numbered else texts[i] for i in range(len(xs))]
+        labels = list(label_points(fig, ax, xs, ys, shown, order, marker_radii, lines))
+    _untangle(fig, ax, renderer, (xs, ys, texts, numbers), labels, arrows, order, numbered, marker_radii, lines)
+    if numbered:
+        _number_key(fig, ax, renderer, [(numbers[i], texts[i]) for i in sorted(numbered)])
+    return sorted(numbered)
+
+
+def _untangle(fig: Figure, ax: Axes, renderer: Any, points: tuple[Sequence[float], Sequence[float],
+              Sequence[str], Sequence[str]], labels: list[Any], arrows: list[Any], order: Sequence[int],
+              numbered: set[int], marker_radii: Sequence[float], lines: Sequence[Polyline]) -> None:
+    """Re-place, in ``order``, each label that overlaps one placed before it; a name that fits nowhere
+    becomes the point's number (added to ``numbered``), a number that fits nowhere is hidden."""
+    xs, ys, texts, numbers = points
+    obstacles = _marker_boxes(ax, xs, ys, marker_radii, fig.dpi / 72.0, lines)
+    placed: list[Bbox] = []
+    for i in order:
+        box = text_box(labels[i], renderer)
+        if not any(overlapping(box, other) for other in placed):
+            placed.append(box)
+            continue
+        for arrow in [a for a in arrows if getattr(a, "patchA", None) is labels[i]]:
+            arrow.remove()
+        labels[i].remove()
+        for text in [numbers[i]] if i in numbered else [texts[i], numbers[i]]:
+            labels[i] = _spot(fig, ax, renderer, text, (xs[i], ys[i]), marker_radii[i], [*placed, *obstacles],
+                              ax.bbox)
+            box = text_box(labels[i], renderer)
+            if not any(overlapping(box, other) for other in placed):
                 break
-        label.remove()
-        label = _annotate(ax, texts[i], (xs[i], ys[i]), best, leader=abs(best[1]) > LEADER_FROM_PT)
-        taken.append(label.get_window_extent(renderer))
+            if text == texts[i]:
+                labels[i].remove()
+                numbered.add(i)
+        else:
+            labels[i].set_visible(False)
+            continue
+        placed.append(box)
+
+
+def _number_key(fig: Figure, ax: Axes, renderer: Any, entries: list[tuple[str, str]]) -> None:
+    """The numbered points' names, in columns below the axes (and their tick labels)."""
+    extent = ax.get_tightbbox(renderer)
+    top = (extent.y0 if extent is not None else ax.bbox.y0) - 8  # pixels
+    per_column = max(8, math.ceil(len(entries) / 4))
+    left = ax.bbox.x0
+    to_figure = fig.transFigure.inverted()
+    for start in range(0, len(entries), per_column):
+        chunk = entries[start:start + per_column]
+        x, y = to_figure.transform((left, top))
+        block = fig.text(x, y, "\n".join(f"{n:>3}  {name}" for n, name in chunk), ha="left", va="top",
+                         fontsize=9, family="monospace")
+        left = block.get_window_extent(renderer).x1 + 18

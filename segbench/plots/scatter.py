@@ -12,14 +12,25 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from segbench.plots.data import ACCURACY, LABELS, LATENCY, accuracy_label, conditions
+from segbench.plots.data import (
+    ACCURACY,
+    LABELS,
+    LATENCY,
+    LATENCY_P10,
+    LATENCY_P90,
+    accuracy_label,
+    conditions,
+    scored_on,
+    seed_count,
+)
 from segbench.plots.layout import (
     MARKER_RADIUS_PT,
     RING_RADIUS_PT,
     Polyline,
     SkipPlot,
+    asymmetric,
     colours,
-    label_points,
+    label_models,
     markers,
     new_figure,
     use_log_if_wide,
@@ -69,17 +80,22 @@ def _step_line(xs: list[float], ys: list[float], x_end: float) -> Polyline:
     return [*line_x, x_end], [*line_y, line_y[-1]]
 
 
-def _accuracy_scatter(models: pd.DataFrame, cost: str, cost_std: str | None, xlabel: str, ylabel: str,
+def _accuracy_scatter(models: pd.DataFrame, cost: str, spread: tuple[str, str] | None, xlabel: str, ylabel: str,
                       title: str) -> Figure:
-    """Accuracy against one cost: a point per model, its Pareto front as a step line."""
+    """Accuracy against one cost: a point per model, its Pareto front as a step line.
+
+    ``spread`` names the columns of the cost's low and high ends (p10, p90):
+    whiskers that are asymmetric, as timings are, and never run below zero.
+    """
     data = models.dropna(subset=[cost, ACCURACY]).sort_values(cost).reset_index(drop=True)
     encoders = colours(sorted(data["encoder"].unique()))
     decoders = markers(sorted(data["decoder"].unique()))
     fig = new_figure(10.5, 6.2)
     ax = fig.add_subplot()
-    for _, row in data.iterrows():
+    xerr = asymmetric(data[cost], data[spread[0]], data[spread[1]]) if spread else None
+    for i, row in data.iterrows():
         ax.errorbar(row[cost], row[ACCURACY],
-                    xerr=row[cost_std] if cost_std and np.isfinite(row[cost_std]) else None,
+                    xerr=xerr[:, [int(i)]] if xerr is not None and xerr[:, int(i)].any() else None,
                     yerr=row[f"{ACCURACY}_std"] if np.isfinite(row[f"{ACCURACY}_std"]) else None,
                     marker=decoders[row["decoder"]], color=encoders[row["encoder"]],
                     markersize=2 * MARKER_RADIUS_PT,
@@ -103,10 +119,8 @@ def _accuracy_scatter(models: pd.DataFrame, cost: str, cost_std: str | None, xla
     _legend(ax, encoders, decoders, bool(front))
     fig.canvas.draw()
     fig.set_layout_engine("none")  # freeze the layout: labels are placed in pixels from here on
-    on_front = set(front)
-    order = [*front, *(i for i in range(len(data)) if i not in on_front)]  # front labels get the best spots
-    radii = [RING_RADIUS_PT if i in on_front else MARKER_RADIUS_PT for i in range(len(data))]
-    label_points(fig, ax, data[cost].tolist(), data[ACCURACY].tolist(), data["label"].tolist(), order, radii,
+    radii = [RING_RADIUS_PT if i in set(front) else MARKER_RADIUS_PT for i in range(len(data))]
+    label_models(fig, ax, data[cost].tolist(), data[ACCURACY].tolist(), data["label"].tolist(), front, radii,
                  lines)
     return fig
 
@@ -121,7 +135,7 @@ def _require_accuracy(models: pd.DataFrame, cost: str) -> None:
 def plot_accuracy_vs_gflops(frame: pd.DataFrame, models: pd.DataFrame, envs: list[dict[str, Any]]) -> Figure:
     """Accuracy against compute: GFLOPs do not depend on the machine, so this ranking travels."""
     _require_accuracy(models, "gflops")
-    title = (f"Accuracy vs compute: GFLOPs = 2 x multiply-adds (fvcore), per image\n"
+    title = (f"Accuracy{_on(frame)} vs compute: GFLOPs = 2 x multiply-adds (fvcore), per image\n"
              f"{conditions(frame, envs)}")
     return _accuracy_scatter(models, "gflops", None, LABELS["gflops"], accuracy_label(frame), title)
 
@@ -129,5 +143,13 @@ def plot_accuracy_vs_gflops(frame: pd.DataFrame, models: pd.DataFrame, envs: lis
 def plot_accuracy_vs_latency(frame: pd.DataFrame, models: pd.DataFrame, envs: list[dict[str, Any]]) -> Figure:
     """Accuracy against measured speed on this machine: the trade-off a deployment sees."""
     _require_accuracy(models, LATENCY)
-    title = f"Accuracy vs latency on this machine\n{conditions(frame, envs)}"
-    return _accuracy_scatter(models, LATENCY, f"{LATENCY}_std", LABELS[LATENCY], accuracy_label(frame), title)
+    over = " (mean over seeds)" if seed_count(frame) > 1 else ""
+    title = (f"Accuracy{_on(frame)} vs latency on this machine; latency whiskers p10-p90{over}\n"
+             f"{conditions(frame, envs)}")
+    return _accuracy_scatter(models, LATENCY, (LATENCY_P10, LATENCY_P90), LABELS[LATENCY], accuracy_label(frame),
+                             title)
+
+
+def _on(frame: pd.DataFrame) -> str:
+    where = scored_on(frame)
+    return f" on {where}" if where else ""
