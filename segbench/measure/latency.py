@@ -43,11 +43,13 @@ class TimingConfig:
         return cls(warmup_iters=3, warmup_s=0.5, min_iters=10, min_s=2.0, max_s=20.0)
 
     def per_round(self, rounds: int) -> TimingConfig:
-        """One of ``rounds`` rounds: the timed minimums and the cap shared out, so more rounds cost a cell
-        little more than one (each round still warms up: it times a freshly built model)."""
+        """One of ``rounds`` rounds: the minimums and the cap shared out, so more rounds cost a cell little
+        more than one. Each round still warms up by count (it times a freshly built model), by time for its
+        share."""
         if rounds <= 1:
             return self
-        return replace(self, min_iters=max(MIN_ROUND_ITERS, math.ceil(self.min_iters / rounds)),
+        return replace(self, warmup_s=self.warmup_s / rounds,
+                       min_iters=max(MIN_ROUND_ITERS, math.ceil(self.min_iters / rounds)),
                        min_s=self.min_s / rounds, max_s=self.max_s / rounds)
 
 

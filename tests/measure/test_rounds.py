@@ -18,7 +18,7 @@ import pytest
 from segbench.cell import CellConfig
 from segbench.cli import main
 from segbench.compare import NOT_COMPARABLE, OK, REGRESSION, compare_runs
-from segbench.measure.latency import LatencyStats
+from segbench.measure.latency import MIN_ROUND_ITERS, LatencyStats, TimingConfig
 from segbench.rounds import RoundsWarning, rounds_done, with_round
 from segbench.rundir import RunDir
 from segbench.runner import LocalExecutor, run_grid
@@ -37,6 +37,18 @@ def test_the_median_is_that_of_the_round_medians():
     assert three.rounds == (2.0, 4.0, 3.0) and three.median == 3.0
     assert three.samples_ms == (1.0, 2.0, 9.0, 4.0, 4.0, 5.0, 3.0, 3.5, 3.0)  # percentiles: every iteration
     assert three.round_iqr_rel == pytest.approx((3.5 - 2.5) / 3.0)  # numpy's quartiles of 2, 3, 4
+
+
+def test_rounds_share_a_cells_timing_budget():
+    cpu = TimingConfig(warmup_iters=3, warmup_s=0.5, min_iters=10, min_s=2.0, max_s=20.0)
+    assert cpu.per_round(1) == cpu
+    five = cpu.per_round(5)
+    assert (five.min_s, five.max_s, five.warmup_s) == pytest.approx((0.4, 4.0, 0.1))
+    assert five.min_iters == MIN_ROUND_ITERS and five.warmup_iters == 3  # a round's median needs a few samples
+    assert TimingConfig(10, 2.0, 100, 3.0, 60.0).per_round(5).min_iters == 20
+    from segbench.spec import MeasureSpec
+
+    assert MeasureSpec(rounds=5, min_time=2.0).timing("cpu").min_s == pytest.approx(0.4)
 
 
 def test_rounds_interleave_across_cells_and_update_every_latency_field(tmp_path: Path):
