@@ -37,6 +37,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
         "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"], strict=True)},
         "batch": set(frame["batch_size"]),
         "prec.": set(frame["precision"]),
+        "runtime": set(frame["runtime"]) if "runtime" in frame else {"eager"},
         "device": set(frame["device"]),
     }
     varying = [k for k, v in shared.items() if len(v) > 1]
@@ -60,6 +61,7 @@ def grid_table(frame: pd.DataFrame, title: str = "segbench grid") -> Table:
             "input": f"{row['input_h']}x{row['input_w']}",
             "batch": str(row["batch_size"]),
             "prec.": str(row["precision"]),
+            "runtime": str(row.get("runtime", "eager")),
             "device": str(row["device"]),
         }
         values = []

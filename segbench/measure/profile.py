@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from segbench.config import EAGER
 from segbench.measure.costs import Profile
 from segbench.measure.flops import count_flops
 from segbench.measure.latency import LatencyStats, TimingConfig, run_until, synchronised_step
@@ -35,10 +36,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"malformed device '{name}'; expected auto, cpu, cuda or cuda:N") from None
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast(device: torch.device, precision: str, cache: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``precision`` (nothing for fp32); ``cache=False`` while a CUDA graph is captured."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+    return torch.autocast(device.type, dtype=PRECISIONS[precision], cache_enabled=cache)
 
 
 def profile(
@@ -51,17 +53,24 @@ def profile(
     threads: int | None = None,
     timing: TimingConfig | None = None,
     in_channels: int = 3,
+    runtime: str = EAGER,
+    compile_mode: str | None = None,
 ) -> Profile:
     """Measure ``model`` at ``input_size`` (H, W). Works on any module, torchvision's too.
 
     FLOPs are counted at batch 1 (per image), latency and memory at ``batch_size``.
     ``precision`` fp16/bf16 runs under autocast. The model is left in eval mode on ``device``.
+    Latency and memory are those of ``runtime`` (see :mod:`segbench.runtimes`), built and checked
+    against eager first: NotApplicable, RuntimeBuildError or RuntimeMismatch, and nothing is timed.
     """
+    from segbench.runtimes import Target, check_runtime, prepare_runtime  # they import this module
+
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, not {batch_size}")
     dev = resolve_device(device)
+    check_runtime(runtime, dev, precision, channels_last)
     if threads is not None:
         torch.set_num_threads(threads)
     timing = timing or TimingConfig.for_device(dev)
@@ -75,14 +84,12 @@ def profile(
     model = model.eval().to(dev).to(memory_format=fmt)
     x = torch.randn(batch_size, in_channels, *input_size, device=dev).contiguous(memory_format=fmt)
 
-    def forward() -> None:
-        with torch.inference_mode(), _autocast(dev, precision):
-            model(x)
-
-    step = synchronised_step(forward, dev)
     cudnn_benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = dev.type == "cuda"
     try:
+        ready = prepare_runtime(runtime, Target(model, x, dev, precision, channels_last, compile_mode))
+        forward = ready.forward
+        step = synchronised_step(forward, dev)
         t0 = time.perf_counter()
         warm = run_until(step, timing.warmup_iters, timing.warmup_s, max(timing.max_s, timing.warmup_s))
         time_warmup = time.perf_counter() - t0
@@ -127,4 +134,5 @@ def profile(
         time_warmup_s=time_warmup,
         time_timed_s=time_timed,
         latency_samples_ms=list(samples),
+        runtime_build=ready.figures(),
     )
