@@ -24,7 +24,7 @@ INSTALL = 'pip install "segbench[onnx]"'
 CPU_PROVIDER, CUDA_PROVIDER = "CPUExecutionProvider", "CUDAExecutionProvider"
 
 
-@RUNTIMES.register("onnxruntime", paper="-", year="-", needs="onnxruntime (segbench[onnx])")
+@RUNTIMES.register("onnxruntime", paper="-", year="-", needs="onnx, onnxscript, onnxruntime")
 class OnnxRuntime(Runtime):
     """torch.onnx.export (TorchDynamo exporter; opset and ``export_s`` recorded), then ONNX Runtime."""
 

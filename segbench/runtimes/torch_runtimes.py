@@ -23,7 +23,8 @@ class Eager(Runtime):
         return Built(eager_forward(target), EAGER)
 
 
-@RUNTIMES.register("compile", paper="Ansel et al., PyTorch 2 (torch.compile)", year=2024, compile_mode=True)
+@RUNTIMES.register("compile", paper="Ansel et al., PyTorch 2 (torch.compile)", year=2024, compile_mode=True,
+                   needs="a C++ compiler on the CPU (inductor)")
 class Compile(Runtime):
     """``torch.compile(model, mode=..., dynamic=False)``; its first call, where it compiles, is ``compile_s``.
 
