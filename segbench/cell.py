@@ -24,6 +24,7 @@ from segbench.models import build_model
 from segbench.models.decoders import NotApplicable
 from segbench.record import CellRecord, Status
 from segbench.results import NUMERIC_COLUMNS
+from segbench.runtimes import RuntimeMismatch, check_runtime
 from segbench.train import Trainer, TrainEvent, seed_everything
 
 __all__ = ["CellConfig", "DataChoice", "Status", "failure_record", "run_cell", "with_inference", "with_training"]
@@ -67,6 +68,8 @@ def run_cell(
     if cell.threads is not None:  # for training too, not only for the timed forwards
         torch.set_num_threads(cell.threads)
     try:
+        # A runtime that cannot run such a cell says so before anything is built or trained.
+        check_runtime(cell.runtime, resolve_device(cell.device), cell.precision, cell.channels_last)
         t0 = time.perf_counter()
         model = build_cell_model(cell)
         deployed = apply_inference(model, cell.inference)  # refuses an impossible add-on before training
@@ -84,11 +87,16 @@ def run_cell(
             channels_last=cell.channels_last,
             threads=cell.threads,
             timing=cell.timing or timing,
+            runtime=cell.runtime,
+            compile_mode=cell.compile_mode,
         )
         record.add("profile", result.to_dict())
         record.status, record.error = Status.OK, None
     except NotApplicable as e:
         record.status, record.error = Status.NOT_APPLICABLE, str(e)
+    except RuntimeMismatch as e:  # recorded with its figures, never timed
+        record.add("runtime", e.build.to_dict())
+        record.status, record.error = Status.FAILED, str(e)
     except torch.cuda.OutOfMemoryError as e:
         record.status, record.error = Status.OOM, _one_line(e)
     except Exception as e:

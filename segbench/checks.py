@@ -19,6 +19,8 @@ from typing import Any
 
 #: fp32, fp16 and bf16, as :data:`segbench.measure.profile.PRECISIONS` (not imported: that loads torch).
 PRECISIONS = ("fp32", "fp16", "bf16")
+#: torch.compile's modes (``--compile-mode``); "default" is torch's ``mode=None``.
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 #: A suite name becomes part of its default run directory's name: a plain file name, nothing more.
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -53,6 +55,7 @@ DEVICE = Rule(lambda v: isinstance(v, str) and bool(_DEVICE.match(v)), "auto, cp
 PRECISION = Rule(lambda v: v in PRECISIONS, "one of " + ", ".join(PRECISIONS))
 PRECISION_LIST = Rule(lambda v: isinstance(v, str) and all(p.strip() in PRECISIONS for p in v.split(",")),
                       "a comma list of " + ", ".join(PRECISIONS))
+COMPILE_MODE = Rule(lambda v: v in COMPILE_MODES, "one of " + ", ".join(COMPILE_MODES))
 PLAIN_NAME = Rule(lambda v: isinstance(v, str) and bool(_PLAIN_NAME.match(v)) and ".." not in v,
                   "a plain name (letters, digits, '.', '_', '-'; no '/' or '..'): it names the run directory "
                   "under results/runs")
@@ -86,6 +89,8 @@ RULES: dict[str, Rule] = {
     "batch_sizes": each(AT_LEAST_1, "whole numbers at least 1"),
     "num_classes": AT_LEAST_1,
     "threads": AT_LEAST_1,
+    "runtimes": NOT_EMPTY,  # the names are checked against segbench.runtimes.RUNTIMES (plug-ins add some)
+    "compile_mode": COMPILE_MODE,
     # inference add-ons
     "crf_iterations": AT_LEAST_1,
     "mc_samples": COUNT,

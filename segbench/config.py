@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 #: A whole network's registry entry has this encoder name (see segbench.models.catalog).
 WHOLE_NETWORK = "-"
+#: The runtime of every cell measured before runtimes existed: the model called as it is.
+EAGER = "eager"
 
 
 def is_whole_network(encoder: str) -> bool:
@@ -35,8 +37,12 @@ def model_label(encoder: str, decoder: str) -> str:
     return decoder if is_whole_network(encoder) else f"{encoder}+{decoder}"
 
 
-def _key(implied: Any = None) -> Any:
-    return {"key": True, "implied": implied}
+_NOTHING = object()
+
+
+def _key(implied: Any = _NOTHING, **metadata: Any) -> Any:
+    """A key column's metadata; ``implied`` (when given) is the value records written before it existed had."""
+    return {"key": True, **({} if implied is _NOTHING else {"implied": implied}), **metadata}
 
 
 def _format_scales(scales: tuple[float, ...] | None) -> str | None:
@@ -135,6 +141,12 @@ class CellConfig:
     precision: str = field(default="fp32", metadata=_key())
     device: str = field(default="cpu", metadata=_key())
     channels_last: bool = field(default=False, metadata=_key())
+    #: How the timed forward runs (a name in segbench.runtimes.RUNTIMES). It changes how the model is
+    #: timed, not the model, so it is part of the measurement fingerprint; at eager, the cell keeps the
+    #: id and fingerprints it had before runtimes existed.
+    runtime: str = field(default=EAGER, metadata=_key(implied=EAGER, fingerprint="measure"))
+    #: torch.compile's mode, for a runtime that takes one (None for the others).
+    compile_mode: str | None = field(default=None, metadata=_key(implied=None, fingerprint="measure"))
     num_classes: int = field(default=21, metadata=_key())
     threads: int | None = None
     pretrained: bool = field(default=False, metadata=_key(implied=False))
@@ -169,6 +181,9 @@ class CellConfig:
             parts.append("cl")
         if self.pretrained:
             parts.append("pre")
+        if self.runtime != EAGER:  # ``compile``, ``compile-max-autotune``, ``onnxruntime``
+            mode = self.compile_mode not in (None, "default")
+            parts.append(f"{self.runtime}-{self.compile_mode}" if mode else self.runtime)
         if self.dataset:
             parts += [self.dataset, f"s{self.train.seed if self.train else 0}"]
         if self.train:  # recipes side by side in one run directory
@@ -193,9 +208,13 @@ class CellConfig:
 
     @property
     def measure_fingerprint(self) -> str:
-        """Hash of how the cell is timed: other settings re-measure the cell (its training is kept)."""
-        measured = [f.name for f in fields(self) if f.metadata.get("fingerprint") == "measure"]
-        return _hash({name: getattr(self, name) for name in measured})
+        """Hash of how the cell is timed: other settings re-measure the cell (its training is kept).
+
+        A field at its ``implied`` value is left out, so adding one keeps every older fingerprint.
+        """
+        measured = {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("fingerprint") == "measure"
+                    and not ("implied" in f.metadata and getattr(self, f.name) == f.metadata["implied"])}
+        return _hash(measured)
 
     def key(self) -> dict[str, Any]:
         """The flat record fields of this configuration (the recipe flattened with a ``train_`` prefix)."""
@@ -247,6 +266,12 @@ def implied_keys() -> dict[str, Any]:
     """Record column -> the value records written before that column existed implied (for trained cells)."""
     implied = {train_column(f.name): f.metadata["implied"] for f in fields(TrainConfig) if "implied" in f.metadata}
     return implied
+
+
+def implied_cell_keys() -> dict[str, Any]:
+    """Key column -> the value every record written before that column existed implied (any cell)."""
+    return {f.name: f.metadata["implied"] for f in fields(CellConfig)
+            if f.metadata.get("key") and "implied" in f.metadata}
 
 
 def key_columns() -> list[str]:

@@ -58,6 +58,8 @@ def _scales(prefix: str) -> Callable[[Any], str]:
 KEY_TAGS: dict[str, Callable[[Any], str]] = {
     "batch_size": lambda v: f"b{v}",
     "precision": lambda v: f"@{v}",
+    "runtime": str,
+    "compile_mode": lambda v: f"mode={v}" if v else "",
     "device": str,
     "channels_last": lambda v: "cl" if v else "",
     "num_classes": lambda v: f"c{v}",
@@ -233,6 +235,7 @@ def _shared(frame: pd.DataFrame) -> dict[str, set[str]]:
         "input": {f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"], strict=True)},
         "batch": {str(b) for b in frame["batch_size"]},
         "prec.": {str(p) for p in frame["precision"]},
+        "runtime": {str(r) for r in frame["runtime"]} if "runtime" in frame else {"eager"},
         "device": {str(d) for d in frame["device"]},
     }
 

@@ -12,10 +12,13 @@ import re
 from collections.abc import Sequence
 
 from segbench.cell import CellConfig
+from segbench.checks import COMPILE_MODES
+from segbench.config import EAGER
 from segbench.measure.profile import PRECISIONS, resolve_device
 from segbench.models import DECODERS, ENCODERS
 from segbench.models.catalog import model_names, resolve_model
 from segbench.models.encoders import TIMM_PREFIX, is_encoder_name
+from segbench.runtimes import RUNTIMES, RuntimeCard, runtime
 
 DEFAULT_ENCODERS = ("resnet18", "mobilenet")
 DEFAULT_DECODERS = ("skip", "unet")
@@ -92,10 +95,13 @@ def expand_grid(
     threads: int | None = None,
     pretrained: bool = False,
     models: Sequence[str] | None = None,
+    runtimes: Sequence[str] = (EAGER,),
+    compile_mode: str = "default",
 ) -> list[CellConfig]:
-    """Every model (see :func:`model_pairs`) x size x batch x precision, in that nesting order.
+    """Every model (see :func:`model_pairs`) x size x batch x precision x runtime, in that nesting order.
 
-    A size, batch size or precision named twice is one (``--size '64x64;64x64'`` runs one cell, not two).
+    A size, batch size, precision or runtime named twice is one (``--size '64x64;64x64'`` runs one cell, not two).
+    ``compile_mode`` goes to the runtimes that take one (their card says so); the others' cells have None.
     """
     pairs = model_pairs(encoders, decoders, models)
     unique_sizes = list(dict.fromkeys(sizes))
@@ -109,6 +115,9 @@ def expand_grid(
     check_positive(num_classes, "number of classes")
     if threads is not None:
         check_positive(threads, "threads")
+    unique_runtimes = parse_runtimes(runtimes)
+    if compile_mode not in COMPILE_MODES:
+        raise ValueError(f"unknown compile mode '{compile_mode}'; valid: {', '.join(COMPILE_MODES)}")
     dev = resolve_device(device).type
     return [
         CellConfig(
@@ -123,6 +132,24 @@ def expand_grid(
             num_classes=num_classes,
             threads=threads,
             pretrained=pretrained,
+            runtime=r,
+            compile_mode=compile_mode if _takes_compile_mode(r) else None,
         )
-        for (e, d), (h, w), b, p in itertools.product(pairs, unique_sizes, unique_batch_sizes, unique_precisions)
+        for (e, d), (h, w), b, p, r in itertools.product(pairs, unique_sizes, unique_batch_sizes, unique_precisions,
+                                                          unique_runtimes)
     ]
+
+
+def parse_runtimes(names: Sequence[str]) -> list[str]:
+    """Registered runtimes, each checked, duplicates dropped; one whose library is missing says how to get it."""
+    checked = parse_names(names, "runtime", RUNTIMES.names())
+    for name in checked:
+        missing = runtime(name).missing()
+        if missing:
+            raise ValueError(missing)
+    return checked
+
+
+def _takes_compile_mode(name: str) -> bool:
+    card = RUNTIMES.card(name)
+    return isinstance(card, RuntimeCard) and card.compile_mode

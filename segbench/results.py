@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from segbench.columns import Column, columns_of
-from segbench.config import implied_keys, key_columns
+from segbench.config import implied_cell_keys, implied_keys, key_columns
 from segbench.inputs import BadFileError, read_csv
-from segbench.measure.costs import Profile
+from segbench.measure.costs import Profile, RuntimeBuild
 from segbench.outputs import open_atomic
 from segbench.record import Accuracy, Training
 
@@ -34,20 +34,24 @@ KEY_COLUMNS = key_columns()
 #: old runs read back with it, so they keep matching new ones. The recipe's are implied for trained
 #: cells only (an untrained cell has no recipe).
 IMPLIED_TRAINING_KEYS = implied_keys()
-IMPLIED_KEYS = {"pretrained": False}
+IMPLIED_KEYS = implied_cell_keys()
 
 #: Every measured column, described once on the field it comes from: label, unit, scale, direction.
-COLUMNS: dict[str, Column] = columns_of(Profile, Accuracy, Training)
+COLUMNS: dict[str, Column] = columns_of(Profile, RuntimeBuild, Accuracy, Training)
 #: Record fields holding measurements: NaN when a cell did not produce them.
 COST_COLUMNS = list(columns_of(Profile))
+RUNTIME_COLUMNS = list(columns_of(RuntimeBuild))
 ACCURACY_COLUMNS = [*columns_of(Accuracy), *columns_of(Training)]
-NUMERIC_COLUMNS = COST_COLUMNS + ACCURACY_COLUMNS
+NUMERIC_COLUMNS = COST_COLUMNS + RUNTIME_COLUMNS + ACCURACY_COLUMNS
 
 #: table.csv's columns, in order; records may hold more (raw samples, per-op FLOPs).
 TABLE_COLUMNS = [
     *KEY_COLUMNS,
     *COST_COLUMNS,
     "mem_method",
+    *RUNTIME_COLUMNS,
+    "runtime_backend",
+    "onnx_opset",
     *ACCURACY_COLUMNS,
     "train_iters",
     "train_budget",

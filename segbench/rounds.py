@@ -98,7 +98,7 @@ def time_cell_round(cell: CellConfig) -> RoundResult:
         model = apply_inference(build_cell_model(cell), cell.inference)
         stats = time_round(model, (cell.input_h, cell.input_w), device=cell.device, batch_size=cell.batch_size,
                            precision=cell.precision, channels_last=cell.channels_last, threads=cell.threads,
-                           timing=cell.timing)
+                           timing=cell.timing, runtime=cell.runtime, compile_mode=cell.compile_mode)
         return RoundResult(cell.cell_id, stats.samples_ms)
     except Exception as e:  # a round is extra evidence: its failure costs the cell a round, not the grid
         message = str(e).strip().splitlines()

@@ -109,6 +109,12 @@ class GridSpec:
     devices: tuple[str, ...] = setting(("auto",), "auto, cpu or cuda.", flag="--device")
     num_classes: int = setting(21, "Classes, for --profile-only (else the dataset's).")
     channels_last: bool = setting(False, "Run in channels_last memory format.")
+    runtimes: tuple[str, ...] = setting(
+        ("eager",), "How the timed forward runs: eager, compile, cudagraphs, onnxruntime (or a plug-in's); comma "
+        "list allowed. Each non-eager runtime is checked against eager first. See `segbench list runtimes`.",
+        flag="--runtime")
+    compile_mode: str = setting("default", "torch.compile mode of --runtime compile: default, reduce-overhead, "
+                                "max-autotune or max-autotune-no-cudagraphs.")
     threads: int | None = setting(None, "CPU threads (torch.set_num_threads).")
     pretrained: bool = setting(False, "Load cached ImageNet weights (no download).")
 
@@ -308,7 +314,7 @@ class BenchmarkSpec:
     compare: CompareSpec = CompareSpec()
 
     def cells(self) -> list[Any]:
-        """Every cell: model x size x batch x precision, per device, x seed, x inference variant.
+        """Every cell: model x size x batch x precision x runtime, per device, x seed, x inference variant.
 
         Raises :class:`SpecError` naming the section (and key) of the first mistake.
         """
@@ -338,6 +344,7 @@ class BenchmarkSpec:
                     precisions=grid.precisions, device=device,
                     num_classes=choice.num_classes if choice else grid.num_classes,
                     channels_last=grid.channels_last, threads=grid.threads, pretrained=grid.pretrained,
+                    runtimes=grid.runtimes, compile_mode=grid.compile_mode,
                 )]
         if choice:
             cells = [with_training(c, choice, r) for c, r in itertools.product(cells, recipes)]

@@ -50,17 +50,17 @@ def test_timing_is_part_of_the_cell_with_a_fingerprint_of_its_own():
 
 def test_other_timing_settings_measure_a_cell_again(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main([*PROFILE_ONLY, "--min-iters", "2", "--out", str(out)]) == 0
+    assert main([*PROFILE_ONLY, "--min-iters", "15", "--out", str(out)]) == 0
     first = RunDir(out).records()[0]
     capsys.readouterr()
-    assert main([*PROFILE_ONLY, "--min-iters", "2", "--out", str(out)]) == 0
+    assert main([*PROFILE_ONLY, "--min-iters", "15", "--out", str(out)]) == 0
     assert "reused 1 finished cell(s)" in capsys.readouterr().err  # the same settings: kept
-    assert main([*PROFILE_ONLY, "--min-iters", "7", "--out", str(out)]) == 0
+    assert main([*PROFILE_ONLY, "--min-iters", "40", "--out", str(out)]) == 0
     assert "reused" not in capsys.readouterr().err  # other settings: measured again
     second = RunDir(out).records()[0]
-    rounds = first["latency_rounds"]  # each round times --min-iters iterations
-    assert rounds == second["latency_rounds"] == 5 and first["timed_iters"] == 2 * rounds
-    assert second["timed_iters"] >= 7 * rounds
+    rounds = first["latency_rounds"]  # the rounds share --min-iters: 3 each, then 8 each
+    assert rounds == second["latency_rounds"] == 5 and first["timed_iters"] == 15
+    assert second["timed_iters"] == 40
     assert first["fingerprint"] == second["fingerprint"]
     assert first["measure_fingerprint"] != second["measure_fingerprint"]
 
@@ -251,13 +251,13 @@ def test_measuring_again_keeps_the_training(tmp_path, small_synthetic):
     args = ["grid", "--encoders", "mobilenet", "--decoders", "skip", "--dataset", "synthetic", "--iterations", "3",
             "--train-batch-size", "2", "--size", "64x64", "--device", "cpu", "--warmup-iters", "1",
             "--min-time", "0", "--out", str(out)]
-    assert main([*args, "--min-iters", "2"]) == 0
+    assert main([*args, "--min-iters", "15"]) == 0
     [first] = RunDir(out).records()
     log = RunDir(out).artifacts(first["cell_id"]) / "log.csv"
     written = log.read_text()
-    assert main([*args, "--min-iters", "5"]) == 0
+    assert main([*args, "--min-iters", "40"]) == 0
     [second] = RunDir(out).records()
-    assert second["timed_iters"] >= 5 * second["latency_rounds"] and first["timed_iters"] == 2 * 5
+    assert second["timed_iters"] == 40 and first["timed_iters"] == 15  # shared by 5 rounds
     assert second["train_iters"] == first["train_iters"] == 3 and second["miou"] == first["miou"]
     assert log.read_text() == written  # resumed at its end: not one more step
 
@@ -286,8 +286,10 @@ def test_a_suite_and_the_flags_time_alike():
     """One timing builder: a suite's ``min_time = 30`` is not capped where ``--min-time 30`` is not."""
     from segbench.spec import MeasureSpec
 
-    suite = MeasureSpec(min_time=30.0).timing("cpu")
+    suite = MeasureSpec(min_time=30.0, rounds=1).timing("cpu")
     assert suite.min_s == 30.0 and suite.max_s >= 30.0
+    shared = MeasureSpec(min_time=30.0, rounds=5).timing("cpu")  # the cell's 30 s, shared by its rounds
+    assert shared.min_s == 6.0 and shared.max_s >= 6.0
     path_cells = load_suite("smoke").cells
     assert {c.timing for c in path_cells} == {MeasureSpec(warmup_iters=1, min_iters=5, min_time=0.2).timing("cpu")}
 

@@ -52,6 +52,7 @@ class Listable(str, Enum):
     models = "models"
     datasets = "datasets"
     losses = "losses"
+    runtimes = "runtimes"
 
 
 def grid_spec(given: Given, profile_only: bool) -> BenchmarkSpec:
@@ -275,8 +276,9 @@ def run(
 
 
 @app.command("list")
-def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, models, datasets or losses")]) -> None:
-    """List the registered encoders, decoders, whole models, datasets or training losses."""
+def list_(what: Annotated[Listable, typer.Argument(
+        help="encoders, decoders, models, datasets, losses or runtimes")]) -> None:
+    """List the registered encoders, decoders, whole models, datasets, training losses or runtimes."""
     from segbench.data import DATASETS
     from segbench.losses import LOSSES
     from segbench.models import DECODERS, ENCODERS
@@ -293,6 +295,12 @@ def list_(what: Annotated[Listable, typer.Argument(help="encoders, decoders, mod
     elif what is Listable.losses:
         entries = [(n, LOSSES.metadata(n)) for n in LOSSES.names()]
         out.print(registry_table("losses", entries, ["paper", "year", "class_weights"]))
+    elif what is Listable.runtimes:
+        from segbench.runtimes import RUNTIMES, runtime
+
+        entries = [(n, {**RUNTIMES.metadata(n), "installed": "no" if runtime(n).missing() else "yes"})
+                   for n in RUNTIMES.names()]
+        out.print(registry_table("runtimes", entries, ["needs", "installed", "compile_mode", "paper"]))
     else:
         entries = []
         for name in DATASETS.names():

@@ -15,6 +15,44 @@ LOWER: Better = "lower"
 
 
 @dataclass(frozen=True)
+class RuntimeBuild:
+    """How the timed callable was made from the eager model (see :mod:`segbench.runtimes`), and how close it is.
+
+    Each runtime fills the fields that apply to it; the others stay None (NaN in a table). An eager
+    cell has only ``runtime_backend``.
+    """
+
+    #: What ran the timed forward: ``eager``, ``inductor``, ``cuda graph``, ``CPUExecutionProvider``, ...
+    runtime_backend: str | None = None
+    runtime_build_s: float | None = field(default=None, metadata=column(
+        "Runtime build", "s", decimals=1, better=LOWER,
+        doc="seconds from the eager model to the callable that is timed (compiling, exporting, capturing)"))
+    compile_s: float | None = field(default=None, metadata=column(
+        "Compile time", "s", decimals=1, better=LOWER,
+        doc="`compile`: seconds of torch.compile's first call (tracing and compiling), apart from warm-up"))
+    export_s: float | None = field(default=None, metadata=column(
+        "Export time", "s", decimals=1, better=LOWER,
+        doc="`onnxruntime`: seconds torch.onnx.export took (the session's creation is in `runtime_build_s`)"))
+    graph_breaks: int | None = field(default=None, metadata=column(
+        "Graph breaks", decimals=0, better=LOWER, doc="`compile`: graph breaks TorchDynamo met in the first call"))
+    recompiles: int | None = field(default=None, metadata=column(
+        "Recompiles", decimals=0, better=LOWER,
+        doc="`compile`: graphs compiled after the first call (0 when warm-up and timing reused the first)"))
+    #: The ONNX opset of the exported model (``onnxruntime``).
+    onnx_opset: int | None = None
+    runtime_max_abs_diff: float | None = field(default=None, metadata=column(
+        "Max logit diff", decimals=5, better=LOWER,
+        doc="largest absolute difference between this runtime's logits and eager's, on the same random input"))
+    runtime_argmax_agree: float | None = field(default=None, metadata=column(
+        "Argmax agreement", "%", scale=100, decimals=2, better="higher",
+        doc="share of pixels (0-1) whose argmax class is eager's; shown as a percentage"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields that are set (a record's missing measurements read as NaN)."""
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
 class Profile:
     """One model's costs. Units are in the names; latency is per batch, in ms; FLOPs per image."""
 
@@ -76,6 +114,10 @@ class Profile:
     #: The median of each latency round, in the order they ran (the comparison's samples).
     latency_round_ms: list[float] = field(repr=False)
     latency_rounds: int
+    #: The runtime's build and agreement figures (flat in the record).
+    runtime_build: RuntimeBuild = field(default_factory=RuntimeBuild)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        values = asdict(self)
+        del values["runtime_build"]
+        return {**values, **self.runtime_build.to_dict()}

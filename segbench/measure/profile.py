@@ -5,16 +5,20 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from segbench.config import EAGER
 from segbench.measure.costs import Profile
 from segbench.measure.flops import count_flops
 from segbench.measure.latency import LatencyStats, TimingConfig, run_until, synchronised_step
 from segbench.measure.memory import PeakMemory
 from segbench.measure.params import count_parameters
+
+if TYPE_CHECKING:
+    from segbench.runtimes import Ready
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEVICES = ("auto", "cpu", "cuda")
@@ -36,10 +40,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"malformed device '{name}'; expected auto, cpu, cuda or cuda:N") from None
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast(device: torch.device, precision: str, cache: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """Autocast to ``precision`` (nothing for fp32); ``cache=False`` while a CUDA graph is captured."""
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=PRECISIONS[precision])
+    return torch.autocast(device.type, dtype=PRECISIONS[precision], cache_enabled=cache)
 
 
 def profile(
@@ -52,17 +57,24 @@ def profile(
     threads: int | None = None,
     timing: TimingConfig | None = None,
     in_channels: int = 3,
+    runtime: str = EAGER,
+    compile_mode: str | None = None,
 ) -> Profile:
     """Measure ``model`` at ``input_size`` (H, W). Works on any module, torchvision's too.
 
     FLOPs are counted at batch 1 (per image), latency and memory at ``batch_size``.
     ``precision`` fp16/bf16 runs under autocast. The model is left in eval mode on ``device``.
+    Latency and memory are those of ``runtime`` (see :mod:`segbench.runtimes`), built and checked
+    against eager first: NotApplicable, RuntimeBuildError or RuntimeMismatch, and nothing is timed.
     """
+    from segbench.runtimes import check_runtime
+
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision '{precision}'; valid: {', '.join(PRECISIONS)}")
     if batch_size < 1:
         raise ValueError(f"batch size must be positive, not {batch_size}")
     dev = resolve_device(device)
+    check_runtime(runtime, dev, precision, channels_last)
     if threads is not None:
         torch.set_num_threads(threads)
     timing = timing or TimingConfig.for_device(dev)
@@ -72,13 +84,14 @@ def profile(
     flops = count_flops(model, input_size, in_channels)
     time_flops = time.perf_counter() - t0
 
-    forward = _forward(model, input_size, dev, batch_size, precision, channels_last, in_channels)
     with _cudnn_benchmark(dev):
-        stats, time_timed = _time_round(forward, dev, timing, batch_size)
+        ready = _prepare(model, input_size, dev, batch_size, precision, channels_last, in_channels, runtime,
+                         compile_mode)
+        stats, time_timed = _time_round(ready.forward, dev, timing, batch_size)
         # Memory in its own pass after warm-up, so the timed loop stays untouched.
         with PeakMemory(dev) as memory:
             for _ in range(MEMORY_ITERS):
-                forward()
+                ready.forward()
 
     return Profile(
         params=params,
@@ -100,6 +113,7 @@ def profile(
         threads=torch.get_num_threads(),
         time_flops_s=time_flops,
         time_timed_s=time_timed,
+        runtime_build=ready.figures(),
     )
 
 
@@ -133,31 +147,32 @@ def time_round(
     threads: int | None = None,
     timing: TimingConfig | None = None,
     in_channels: int = 3,
+    runtime: str = EAGER,
+    compile_mode: str | None = None,
 ) -> LatencyStats:
-    """One more latency round of ``model``, warmed up and timed as :func:`profile` times its first."""
+    """One more latency round of ``model``, built for ``runtime``, checked, warmed up and timed as
+    :func:`profile` times its first."""
     dev = resolve_device(device)
     if threads is not None:
         torch.set_num_threads(threads)
-    forward = _forward(model, input_size, dev, batch_size, precision, channels_last, in_channels)
     with _cudnn_benchmark(dev):
-        stats, _ = _time_round(forward, dev, timing or TimingConfig.for_device(dev), batch_size)
+        ready = _prepare(model, input_size, dev, batch_size, precision, channels_last, in_channels, runtime,
+                         compile_mode)
+        stats, _ = _time_round(ready.forward, dev, timing or TimingConfig.for_device(dev), batch_size)
     return stats
 
 
-def _forward(
+def _prepare(
     model: nn.Module, input_size: tuple[int, int], dev: torch.device, batch_size: int, precision: str,
-    channels_last: bool, in_channels: int,
-) -> Callable[[], None]:
-    """The timed call: ``model`` in eval mode on ``dev`` on a random input already there."""
+    channels_last: bool, in_channels: int, runtime: str, compile_mode: str | None,
+) -> Ready:
+    """The timed call: ``model`` in eval mode on ``dev``, built for ``runtime`` on a random input already there."""
+    from segbench.runtimes import Target, prepare_runtime  # they import this module
+
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.eval().to(dev).to(memory_format=fmt)
     x = torch.randn(batch_size, in_channels, *input_size, device=dev).contiguous(memory_format=fmt)
-
-    def forward() -> None:
-        with torch.inference_mode(), _autocast(dev, precision):
-            model(x)
-
-    return forward
+    return prepare_runtime(runtime, Target(model, x, dev, precision, channels_last, compile_mode))
 
 
 @contextlib.contextmanager
@@ -172,7 +187,7 @@ def _cudnn_benchmark(dev: torch.device) -> Iterator[None]:
 
 
 def _time_round(
-    forward: Callable[[], None], dev: torch.device, timing: TimingConfig, batch_size: int
+    forward: Callable[[], Any], dev: torch.device, timing: TimingConfig, batch_size: int
 ) -> tuple[LatencyStats, float]:
     """Warm up, then time one round of ``forward``: its statistics and the seconds the timed part took."""
     step = synchronised_step(forward, dev)
