@@ -2,9 +2,10 @@
 
 Every column list here is derived: key columns from :class:`segbench.config.CellConfig`'s
 fields, measured columns from the fields of :class:`~segbench.measure.costs.Profile`,
-:class:`~segbench.record.Accuracy` and :class:`~segbench.record.Training`. Where a
-run's files live is :mod:`segbench.rundir`'s business alone. Configuration lives in
-separate key columns; nothing is ever parsed back out of a string.
+:class:`~segbench.measure.costs.Roofline`, :class:`~segbench.record.Accuracy` and
+:class:`~segbench.record.Training`. Where a run's files live is :mod:`segbench.rundir`'s
+business alone. Configuration lives in separate key columns; nothing is ever parsed
+back out of a string.
 ``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 from segbench.columns import Column, columns_of
 from segbench.config import implied_keys, key_columns
 from segbench.inputs import BadFileError, read_csv
-from segbench.measure.costs import Profile
+from segbench.measure.costs import Profile, Roofline
 from segbench.outputs import open_atomic
 from segbench.record import Accuracy, Training
 
@@ -37,9 +38,9 @@ IMPLIED_TRAINING_KEYS = implied_keys()
 IMPLIED_KEYS = {"pretrained": False}
 
 #: Every measured column, described once on the field it comes from: label, unit, scale, direction.
-COLUMNS: dict[str, Column] = columns_of(Profile, Accuracy, Training)
+COLUMNS: dict[str, Column] = columns_of(Profile, Roofline, Accuracy, Training)
 #: Record fields holding measurements: NaN when a cell did not produce them.
-COST_COLUMNS = list(columns_of(Profile))
+COST_COLUMNS = list(columns_of(Profile, Roofline))
 ACCURACY_COLUMNS = [*columns_of(Accuracy), *columns_of(Training)]
 NUMERIC_COLUMNS = COST_COLUMNS + ACCURACY_COLUMNS
 
@@ -48,6 +49,7 @@ TABLE_COLUMNS = [
     *KEY_COLUMNS,
     *COST_COLUMNS,
     "mem_method",
+    "roofline_bound",
     *ACCURACY_COLUMNS,
     "train_iters",
     "train_budget",

@@ -14,6 +14,7 @@ from segbench.measure.flops import count_flops
 from segbench.measure.latency import LatencyStats, TimingConfig, run_until, synchronised_step
 from segbench.measure.memory import PeakMemory
 from segbench.measure.params import count_parameters
+from segbench.measure.workload import capture_workload
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 DEVICES = ("auto", "cpu", "cuda")
@@ -69,6 +70,7 @@ def profile(
     t0 = time.perf_counter()
     params = count_parameters(model)
     flops = count_flops(model, input_size, in_channels)
+    workload = capture_workload(model, input_size, flops.macs_by_module, precision, in_channels)
     time_flops = time.perf_counter() - t0
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -127,4 +129,5 @@ def profile(
         time_warmup_s=time_warmup,
         time_timed_s=time_timed,
         latency_samples_ms=list(samples),
+        workload=workload.to_dict(),
     )
