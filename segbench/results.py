@@ -2,9 +2,10 @@
 
 Every column list here is derived: key columns from :class:`segbench.config.CellConfig`'s
 fields, measured columns from the fields of :class:`~segbench.measure.costs.Profile`,
-:class:`~segbench.record.Accuracy` and :class:`~segbench.record.Training`. Where a
-run's files live is :mod:`segbench.rundir`'s business alone. Configuration lives in
-separate key columns; nothing is ever parsed back out of a string.
+:class:`~segbench.measure.costs.Roofline`, :class:`~segbench.record.Accuracy` and
+:class:`~segbench.record.Training`. Where a run's files live is :mod:`segbench.rundir`'s
+business alone. Configuration lives in separate key columns; nothing is ever parsed
+back out of a string.
 ``SCHEMA_VERSION`` changes only with a CHANGELOG entry.
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 from segbench.columns import Column, columns_of
 from segbench.config import implied_cell_keys, implied_keys, key_columns
 from segbench.inputs import BadFileError, read_csv
-from segbench.measure.costs import Profile, RuntimeBuild
+from segbench.measure.costs import Profile, Roofline, RuntimeBuild
 from segbench.outputs import open_atomic
 from segbench.record import Accuracy, Training
 
@@ -37,9 +38,9 @@ IMPLIED_TRAINING_KEYS = implied_keys()
 IMPLIED_KEYS = implied_cell_keys()
 
 #: Every measured column, described once on the field it comes from: label, unit, scale, direction.
-COLUMNS: dict[str, Column] = columns_of(Profile, RuntimeBuild, Accuracy, Training)
+COLUMNS: dict[str, Column] = columns_of(Profile, Roofline, RuntimeBuild, Accuracy, Training)
 #: Record fields holding measurements: NaN when a cell did not produce them.
-COST_COLUMNS = list(columns_of(Profile))
+COST_COLUMNS = list(columns_of(Profile, Roofline))
 RUNTIME_COLUMNS = list(columns_of(RuntimeBuild))
 ACCURACY_COLUMNS = [*columns_of(Accuracy), *columns_of(Training)]
 NUMERIC_COLUMNS = COST_COLUMNS + RUNTIME_COLUMNS + ACCURACY_COLUMNS
@@ -49,6 +50,7 @@ TABLE_COLUMNS = [
     *KEY_COLUMNS,
     *COST_COLUMNS,
     "mem_method",
+    "roofline_bound",
     *RUNTIME_COLUMNS,
     "runtime_backend",
     "onnx_opset",

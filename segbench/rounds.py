@@ -186,9 +186,13 @@ def _record_round(run: RunDir, number: int, recorded: list[str], on_round: Calla
         warnings.warn(f"{result.cell_id}: latency round {number} failed: {result.error}", RoundsWarning,
                       stacklevel=2)
         return
+    from segbench.measure.roofline import roofline_fields
+
     record = run.record(result.cell_id)
     assert record is not None  # pending() read it
-    run.write_record(with_round(record, result.samples_ms))
+    updated = with_round(record, result.samples_ms)
+    updated.update(roofline_fields(updated, run.ceilings()))  # they divide by the median: it moved
+    run.write_record(updated)
     recorded.append(result.cell_id)
     if on_round:
         on_round(result.cell_id, number)

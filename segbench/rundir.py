@@ -2,7 +2,7 @@
 
 Layout of ``results/runs/<run_id>/``::
 
-    run.json                the environment, written once
+    run.json                the environment, written once, and the machine's ceilings (the roofline's)
     cells/<cell_id>.json    one record per cell, written atomically when it ends: the truth
     table.csv               one row per cell: a cache of the records, rewritten when stale
     train/<cell_id>/        a trained cell's checkpoints (last.pt, best.pt) and logs:
@@ -147,6 +147,12 @@ class RunDir:
             return None
         return read_json(self.run_json, "run.json").get("environment")
 
+    def ceilings(self) -> dict[str, Any]:
+        """run.json's measured ceilings per device type (see segbench.measure.ceilings); empty where it has none."""
+        if not self.run_json.is_file():
+            return {}
+        return read_json(self.run_json, "run.json").get("ceilings") or {}
+
     def records(self) -> list[dict[str, Any]]:
         """Every cell record, upgraded to the current schema, in file-name order. A damaged file is an error."""
         return [upgrade(read_json(path, "cell record"), path) for path in self._record_files()]
@@ -195,6 +201,11 @@ class RunDir:
         """Write run.json once; a run resumed keeps the environment it started with."""
         if not self.run_json.exists():
             write_json_atomic(self.run_json, {"environment": environment})
+
+    def write_ceilings(self, ceilings: dict[str, Any]) -> None:
+        """Set run.json's ceilings (the environment, written first, is kept as it is)."""
+        data = read_json(self.run_json, "run.json") if self.run_json.is_file() else {}
+        write_json_atomic(self.run_json, {**data, "ceilings": ceilings})
 
     def write_table(self) -> pd.DataFrame:
         """Rebuild table.csv from the cell records (the records are the source of truth).

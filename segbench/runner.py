@@ -23,6 +23,7 @@ from segbench.env import environment
 from segbench.executors.base import Executor, TrainCallback
 from segbench.executors.local import LocalExecutor
 from segbench.measure.latency import TimingConfig
+from segbench.measure.roofline import roofline_fields
 from segbench.record import Status
 from segbench.rounds import run_rounds
 from segbench.rundir import DamagedRecordWarning, RunDir
@@ -117,6 +118,7 @@ def run_grid(
     result = GridResult(run_dir, pd.DataFrame(), reused=reused, damaged=damaged)
     if on_plan:
         on_plan(todo)
+    ceilings = run_ceilings(run, todo)
 
     def announced(cells_to_run: list[CellConfig]) -> Iterator[CellConfig]:
         for cell in cells_to_run:
@@ -127,6 +129,7 @@ def run_grid(
     records = executor.run(announced(todo), timing, run_dir, on_train_event)
     try:
         for record in records:
+            record.update(roofline_fields(record, ceilings))
             run.write_record(record)
             run.write_table()
             result.ran.append(record["cell_id"])
@@ -146,6 +149,25 @@ def run_grid(
             result.signum = getattr(e, "signum", signal.SIGINT)
     result.table = run.write_table()
     return result
+
+
+def run_ceilings(run: RunDir, cells: list[CellConfig]) -> dict[str, Any]:
+    """The run's ceilings (run.json's), with those the cells need probed now and recorded there.
+
+    A probe that fails costs the roofline columns only: the grid goes on, and the warning says why.
+    """
+    from segbench.measure.ceilings import ensure_ceilings
+
+    known = run.ceilings()
+    try:
+        ceilings = ensure_ceilings(cells, known)
+    except Exception as e:  # a GPU out of memory, a precision the device lacks: no roofline, the grid goes on
+        warnings.warn(f"the ceilings probe failed ({type(e).__name__}: {e}); no roofline columns this run",
+                      RuntimeWarning, stacklevel=3)
+        return known
+    if ceilings != known:
+        run.write_ceilings(ceilings)
+    return ceilings
 
 
 __all__ = ["DEFAULT_RUNS_DIR", "Executor", "GridResult", "LocalExecutor", "TrainCallback",

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from segbench.measure.roofline import roofline
 from segbench.plots import FORMATS, LATENCY, METRICS, aggregate, load_runs, make_plots, pareto_front
 from segbench.plots.layout import STYLE, SkipPlot
 from segbench.prediction_maps import SAVED_PREDICTIONS, write_label_map
@@ -19,7 +20,7 @@ ENCODERS = {"mobilenet": 0.22, "resnet18": 0.67, "vgg16": 4.1}  # GFLOPs: a >10x
 DECODERS = {"skip": 1.0, "unet": 1.3, "dilation": 2.2}
 CLASSES = ["background", "disc", "box", "triangle", "band", "ring", "star", "cross"]
 ALL_FIGURES = {"accuracy_vs_gflops", "accuracy_vs_latency", "latency_memory", "heatmap_miou",
-               "per_class_iou", "training_curves", "qualitative"}
+               "per_class_iou", "training_curves", "qualitative", "roofline"}
 
 
 def _cell_id(encoder: str, decoder: str, seed: int | None) -> str:
@@ -44,6 +45,10 @@ def _record(encoder: str, decoder: str, seed: int | None, rng: np.random.Generat
         "peak_mem_mib": 5 + 10 * gflops, "mem_method": "rss_hwm_above_baseline",
         "latency_samples_ms": samples, "flops_uncounted": {}, "timed_iters": 20,
     }
+    params = record["params"]
+    workload = {"ops": [["all", gflops * 1e9, 2e6 * gflops, 4 * params]], "flops": gflops * 1e9,
+                "weight_bytes": 4 * params, "io_bytes": 1e5}
+    record |= roofline(workload, 1, record["latency_ms_median"], 50e9, 10e9).to_dict()
     if seed is None:  # --profile-only: no accuracy
         return record | dict.fromkeys(["miou", "pixel_acc", "mean_acc", "fwiou", "train_time_s"], math.nan)
     per_class = rng.uniform(0, 80, len(CLASSES))
@@ -101,7 +106,7 @@ def test_vector_formats(tmp_path: Path, fmt: str) -> None:
     """Two cheap figures (a profile-only run) in each vector format."""
     paths = make_plots([make_run(tmp_path / "run", None)], tmp_path / "plots", fmt=fmt, metric="gflops",
                        report=lambda _: None)
-    assert {p.name for p in paths} == {f"latency_memory.{fmt}", f"heatmap_gflops.{fmt}"}
+    assert {p.name for p in paths} == {f"latency_memory.{fmt}", f"heatmap_gflops.{fmt}", f"roofline.{fmt}"}
     head = paths[0].read_bytes()[:200]
     assert head.startswith(b"%PDF") if fmt == "pdf" else b"<svg" in head
 
@@ -109,9 +114,9 @@ def test_vector_formats(tmp_path: Path, fmt: str) -> None:
 def test_profile_only_run_skips_accuracy_figures(tmp_path: Path) -> None:
     reports: list[str] = []
     paths = make_plots([make_run(tmp_path / "run", None)], tmp_path / "plots", report=reports.append)
-    assert [p.name for p in paths] == ["latency_memory.png"]
+    assert [p.name for p in paths] == ["latency_memory.png", "roofline.png"]
     skipped = {r.split(":")[0].removeprefix("skipped ") for r in reports}
-    assert skipped == ALL_FIGURES - {"latency_memory"}
+    assert skipped == ALL_FIGURES - {"latency_memory", "roofline"}
     assert any("profile-only" in r for r in reports)
 
 

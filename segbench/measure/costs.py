@@ -116,8 +116,50 @@ class Profile:
     latency_rounds: int
     #: The runtime's build and agreement figures (flat in the record).
     runtime_build: RuntimeBuild = field(default_factory=RuntimeBuild)
+    #: Each operation's FLOPs and bytes at batch 1 (:class:`segbench.measure.workload.Workload`'s record form):
+    #: with the run's ceilings, it gives the :class:`Roofline` columns.
+    workload: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         values = asdict(self)
         del values["runtime_build"]
         return {**values, **self.runtime_build.to_dict()}
+
+
+HIGHER: Better = "higher"
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """How far a cell is from what this machine allows: its work against the run's measured ceilings.
+
+    Made by :func:`segbench.measure.roofline.roofline` from the cell's ``workload`` and the
+    ceilings the run probed (:mod:`segbench.measure.ceilings`); README.md gives the formulas.
+    """
+
+    achieved_gflop_s: float = field(metadata=column(
+        "Achieved", "GFLOP/s", decimals=1, better=HIGHER,
+        doc="`gflops x batch_size / latency_ms_median`: FLOPs per second the cell reached"))
+    arith_intensity: float = field(metadata=column(
+        "Arithmetic intensity", "FLOP/B", decimals=1,
+        doc="FLOPs per byte moved, each op's inputs, weights and outputs once (the roofline figure's x)"))
+    roofline_floor_ms: float = field(metadata=column(
+        "Per-op floor", "ms", decimals=3, better=LOWER,
+        doc="sum over ops of max(FLOPs / peak, bytes / bandwidth), ms per batch: a perfectly fused-per-op time"))
+    roofline_model_ms: float = field(metadata=column(
+        "Whole-model bound", "ms", decimals=3, better=LOWER,
+        doc="max(all FLOPs / peak, (weights + input + output) / bandwidth), ms per batch: a fully fused time"))
+    roofline_fraction: float = field(metadata=column(
+        "Roofline fraction", decimals=3, better=HIGHER,
+        doc="`roofline_floor_ms / latency_ms_median`, 0-1: the share of the per-op limit reached"))
+    #: ``compute`` or ``memory``: the bound that holds for most of the per-op floor's time.
+    roofline_bound: str
+    peak_gflop_s: float = field(metadata=column(
+        "Peak (probe)", "GFLOP/s", decimals=0,
+        doc="the run's measured matrix-multiply ceiling on the cell's device, at its precision"))
+    bandwidth_gb_s: float = field(metadata=column(
+        "Bandwidth (probe)", "GB/s", decimals=1,
+        doc="the run's measured copy bandwidth on the cell's device (bytes read + written per second)"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

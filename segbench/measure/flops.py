@@ -34,6 +34,8 @@ class FlopCount:
     #: GMACs of the model's ``encoder`` and ``decoder`` submodules; NaN where it has none (a whole network).
     gmacs_encoder: float = math.nan
     gmacs_decoder: float = math.nan
+    #: fvcore's multiply-adds per module name (the root under ``""``), for the roofline's per-op FLOPs.
+    macs_by_module: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def gflops(self) -> float:
@@ -62,12 +64,13 @@ def count_flops(model: nn.Module, input_size: tuple[int, int], in_channels: int 
             total = analysis.total()
             by_op = {op: n / 1e9 for op, n in analysis.by_operator().items()}
             uncounted = dict(sorted(analysis.unsupported_ops().items()))
-            parts = {part: part_macs(analysis.by_module(), part) / 1e9 for part in ("encoder", "decoder")}
+            by_module = dict(analysis.by_module())
+            parts = {part: part_macs(by_module, part) / 1e9 for part in ("encoder", "decoder")}
     finally:
         fvcore_log.setLevel(level)
         model.train(was_training)
     return FlopCount(gmacs=total / 1e9, uncounted=uncounted, by_operator=by_op,
-                     gmacs_encoder=parts["encoder"], gmacs_decoder=parts["decoder"])
+                     gmacs_encoder=parts["encoder"], gmacs_decoder=parts["decoder"], macs_by_module=by_module)
 
 
 def part_macs(by_module: dict[str, int], part: str) -> float:

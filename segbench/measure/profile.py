@@ -16,6 +16,7 @@ from segbench.measure.flops import count_flops
 from segbench.measure.latency import LatencyStats, TimingConfig, run_until, synchronised_step
 from segbench.measure.memory import PeakMemory
 from segbench.measure.params import count_parameters
+from segbench.measure.workload import capture_workload
 
 if TYPE_CHECKING:
     from segbench.runtimes import Ready
@@ -82,6 +83,7 @@ def profile(
     t0 = time.perf_counter()
     params = count_parameters(model)
     flops = count_flops(model, input_size, in_channels)
+    workload = capture_workload(model, input_size, flops.macs_by_module, precision, in_channels)
     time_flops = time.perf_counter() - t0
 
     with _cudnn_benchmark(dev):
@@ -114,6 +116,7 @@ def profile(
         time_flops_s=time_flops,
         time_timed_s=time_timed,
         runtime_build=ready.figures(),
+        workload=workload.to_dict(),
     )
 
 

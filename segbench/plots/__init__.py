@@ -36,6 +36,7 @@ from segbench.plots.layout import DPI, FORMATS, STYLE, Report, SkipPlot
 from segbench.plots.make import logger, make_plots
 from segbench.plots.per_class import plot_per_class_iou
 from segbench.plots.qualitative import plot_qualitative
+from segbench.plots.roofline import plot_roofline
 from segbench.plots.scatter import pareto_front, plot_accuracy_vs_gflops, plot_accuracy_vs_latency
 from segbench.plots.training import plot_training_curves
 
@@ -65,5 +66,6 @@ __all__ = [
     "plot_latency_memory",
     "plot_per_class_iou",
     "plot_qualitative",
+    "plot_roofline",
     "plot_training_curves",
 ]

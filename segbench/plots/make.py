@@ -16,6 +16,7 @@ from segbench.plots.latency_memory import plot_latency_memory
 from segbench.plots.layout import FORMATS, STYLE, Report, SkipPlot, save
 from segbench.plots.per_class import plot_per_class_iou
 from segbench.plots.qualitative import plot_qualitative
+from segbench.plots.roofline import plot_roofline
 from segbench.plots.scatter import plot_accuracy_vs_gflops, plot_accuracy_vs_latency
 from segbench.plots.training import plot_training_curves
 
@@ -56,6 +57,7 @@ def make_plots(
         ("accuracy_vs_gflops", lambda: plot_accuracy_vs_gflops(frame, models, envs)),
         ("accuracy_vs_latency", lambda: plot_accuracy_vs_latency(frame, models, envs)),
         ("latency_memory", lambda: plot_latency_memory(frame, models, envs)),
+        ("roofline", lambda: plot_roofline(frame, models, envs)),
         (f"heatmap_{metric}", lambda: plot_heatmap(frame, metric, envs)),
         ("per_class_iou", lambda: plot_per_class_iou(frame, report)),
         ("training_curves", lambda: plot_training_curves(frame, envs)),
