@@ -157,6 +157,8 @@ def train_and_evaluate(
     metrics = evaluate(deployed, loader, info.num_classes, info.ignore_index, device, recipe.precision,
                        recipe.channels_last)
     eval_time_s = time.perf_counter() - t0
+    # The size accuracy is scored at: the evaluation images' own (never resized), not the profiled --size.
+    eval_h, eval_w = (int(d) for d in eval_set[0][1].shape[-2:]) if len(eval_set) else (None, None)
     if artifacts_dir is not None and is_main_process():  # for the qualitative sheet: plotting runs no model
         save_predictions(deployed, eval_set, predictions_dir(artifacts_dir), device, recipe.precision,
                          recipe.channels_last)
@@ -169,6 +171,8 @@ def train_and_evaluate(
         "best_val_miou": state.best_miou,
         "crop_h": crop[0],
         "crop_w": crop[1],
+        "eval_h": eval_h,
+        "eval_w": eval_w,
         "class_names": list(info.class_names),
         "train_history": state.history,
     }

@@ -60,6 +60,8 @@ TABLE_COLUMNS = [
     "train_time_budget_s",
     "train_split",
     "eval_split",
+    "eval_h",
+    "eval_w",
     "threads",
     "timed_iters",
     "latency_rounds",

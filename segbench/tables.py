@@ -1,19 +1,23 @@
-"""Paper tables from one or more runs: mean ± std over runs/seeds, best per column in bold.
+"""Paper tables from one or more runs: mean ± std over runs/seeds with its n, best per column in bold.
 
 Two shapes: a pivot of one metric (encoder rows x decoder columns, the RTSeg
 grid) and a long table with one row per model and a few metrics (the
 real-time segmentation tables: params, GFLOPs, FPS, mIoU). Both are pandas
-frames with columns ``(stat, column)``, ``stat`` in mean/std/n, so
+frames with columns ``(stat, column)``, ``stat`` in mean/std/n (averaged by
+:func:`segbench.aggregate.aggregate`, as the figures are), so
 ``table["mean"]`` is the plain table of means; ``render`` and ``render_long``
-turn them into markdown, LaTeX (booktabs), HTML or CSV with a caption that
-states the conventions a reader needs to reuse the numbers.
+turn them into markdown, LaTeX (:mod:`segbench.latex`: booktabs, fitted to
+the page), HTML or CSV with a caption that states the conventions a reader
+needs to reuse the numbers.
+
+A cell says its n where it differs from the caption's, and a single run is
+not ranked against means of several.
 """
 
 from __future__ import annotations
 
 import html
-import math
-import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,16 +26,19 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from segbench.aggregate import STATS, THROUGHPUT, aggregate
+from segbench.captions import Replicates, caption_text, run_context, value_text
 from segbench.config import model_label
-from segbench.results import ACCURACY_COLUMNS, COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
+from segbench.latex import Head, LatexLayout, latex_escape, latex_table
+from segbench.results import COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
 from segbench.rundir import RunDir
 
-#: The accuracy columns (scored on a split; the rest are costs, measured on a device).
-ACCURACY = tuple(c for c in ACCURACY_COLUMNS if COLUMNS[c].unit == "%")
+__all__ = ["FORMATS", "LatexLayout", "caption_text", "latex_escape", "long_table", "pivot_table", "render",
+           "render_long", "run_context"]
+
 
 Format = Literal["markdown", "latex", "csv", "html"]
 FORMATS = ("markdown", "latex", "csv", "html")
-STATS = ("mean", "std", "n")
 DEFAULT_LONG_COLUMNS = ("params", "gflops", "throughput_img_s", "miou")
 #: Key columns that hold the replicates averaged over, rather than a setting.
 REPLICATE_COLUMNS = ("seed",)
@@ -39,20 +46,26 @@ REPLICATE_COLUMNS = ("seed",)
 
 @dataclass(frozen=True)
 class MetricStyle:
-    """How a metric reads in a table: header with unit, scale, decimals, which way is better."""
+    """How a metric reads in a table: label and unit (the header), scale, decimals, which way is better."""
 
-    header: str
+    label: str
+    unit: str = ""
     scale: float = 1.0
     decimals: int = 2
     higher_is_better: bool = False
 
+    @property
+    def header(self) -> str:
+        return f"{self.label} ({self.unit})" if self.unit else self.label
+
 
 def metric_style(metric: str) -> MetricStyle:
-    """How ``metric`` reads in a table: its column's header, scale, decimals and direction."""
+    """How ``metric`` reads in a table: its column's label, unit, scale, decimals and direction."""
     if metric not in COLUMNS:
         return MetricStyle(metric)
     col = COLUMNS[metric]
-    return MetricStyle(col.header, scale=col.scale, decimals=col.decimals, higher_is_better=col.higher_is_better)
+    return MetricStyle(col.label, col.unit, scale=col.scale, decimals=col.decimals,
+                       higher_is_better=col.higher_is_better)
 
 
 # --------------------------------------------------------------------------- loading and aggregating
@@ -100,7 +113,7 @@ def _varying_settings(frame: pd.DataFrame) -> list[str]:
 def _row_label(key: dict[str, Any]) -> str:
     """``resnet18 + unet``, with the settings that tell it from other rows: ``(pretrained=True)``."""
     label = model_label(key.pop("encoder"), key.pop("decoder")).replace("+", " + ")
-    return label + (f" ({', '.join(f'{c}={_label(v)}' for c, v in key.items())})" if key else "")
+    return label + (f" ({', '.join(f'{c}={value_text(v)}' for c, v in key.items())})" if key else "")
 
 
 def _check_one_setting(frame: pd.DataFrame, group: list[str]) -> None:
@@ -110,19 +123,13 @@ def _check_one_setting(frame: pd.DataFrame, group: list[str]) -> None:
     for col in others:
         values = frame.groupby(group, dropna=False, sort=False)[col].nunique(dropna=False)
         if (values > 1).any():
-            varying[col] = sorted(map(_label, frame[col].unique()))
+            varying[col] = sorted(map(value_text, frame[col].unique()))
     if varying:
         detail = "; ".join(f"{c}: {', '.join(v)}" for c, v in varying.items())
         raise ValueError(
             f"cells differ in more than {' and '.join(group)} and the seed ({detail}); "
             f"pick one with filters, e.g. filters={{'{next(iter(varying))}': ...}}"
         )
-
-
-def _aggregate(frame: pd.DataFrame, group: list[str], values: list[str]) -> dict[str, pd.DataFrame]:
-    """mean, std (sample, NaN for one value) and n (non-missing values) per group."""
-    grouped = frame.groupby(group, dropna=False, sort=False)[values]
-    return {"mean": grouped.mean(), "std": grouped.std(), "n": grouped.count()}
 
 
 def pivot_table(
@@ -149,7 +156,7 @@ def pivot_table(
     row_order, col_order = pd.unique(frame[rows]), pd.unique(frame[cols])
     stats = {
         stat: part[value].unstack(cols).reindex(index=row_order, columns=col_order)
-        for stat, part in _aggregate(frame, [rows, cols], [value]).items()
+        for stat, part in aggregate(frame, [rows, cols], [value]).items()
     }
     stats["n"] = stats["n"].fillna(0).astype(int)
     table = pd.concat(stats, axis=1, names=["stat", cols])
@@ -166,7 +173,8 @@ def long_table(
 ) -> pd.DataFrame:
     """One row per model ("encoder + decoder", or a whole network's name), ``columns`` as mean, std and n over runs.
 
-    Columns are ``(stat, metric)``. Throughput reads as FPS when the cells ran at batch 1.
+    Columns are ``(stat, metric)``. Throughput is derived from the mean latency (see
+    :func:`segbench.aggregate.aggregate`) and reads as FPS when the cells ran at batch 1.
     """
     columns = list(columns)
     for col in columns:
@@ -174,86 +182,10 @@ def long_table(
     frame = _select(load_runs(runs, columns), filters)
     settings = _varying_settings(frame)  # a pretrained and a scratch cell are two rows, never two seeds
     group = ["encoder", "decoder", *settings]
-    table = pd.concat(_aggregate(frame, group, columns), axis=1, names=["stat", "metric"])
+    table = pd.concat(aggregate(frame, group, columns), axis=1, names=["stat", "metric"])
     table.index = pd.Index([_row_label(dict(zip(group, key, strict=True))) for key in table.index], name="model")
     table.attrs = {"kind": "long", "columns": columns, "context": run_context(runs, frame)}
     return table
-
-
-# --------------------------------------------------------------------------- caption
-
-
-def _label(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _unique(frame: pd.DataFrame, col: str) -> list[str]:
-    return [_label(v) for v in pd.unique(frame[col]) if _label(v) != "-"] if col in frame else []
-
-
-def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, Any]:
-    """What a caption must say about the cells in ``frame``: sizes, device, precision, data, runs."""
-    envs = [env for env in (RunDir(run).environment() for run in runs) if env]
-    device_names = []
-    for device in _unique(frame, "device"):
-        field = "gpu" if device.startswith("cuda") else "cpu"
-        names = sorted({str(e[field]) for e in envs if e.get(field)})
-        device_names.append(f"{' / '.join(names) or device} ({'GPU' if field == 'gpu' else 'CPU'})")
-    return {
-        "input_sizes": sorted({f"{h}x{w}" for h, w in zip(frame["input_h"], frame["input_w"], strict=True)}),
-        "batch_size": _unique(frame, "batch_size"),
-        "precision": _unique(frame, "precision"),
-        "device": device_names,
-        "threads": _unique(frame, "threads") if set(_unique(frame, "device")) == {"cpu"} else [],
-        "torch": sorted({str(e["torch"]) for e in envs if e.get("torch")}),
-        "mem_method": _unique(frame, "mem_method"),
-        "dataset": _unique(frame, "dataset"),
-        "eval_split": _unique(frame, "eval_split"),
-        "seeds": _unique(frame, "seed"),
-        "n_runs": len(runs),
-    }
-
-
-def caption_text(title: str, metrics: Sequence[str], context: Mapping[str, Any], n_max: int) -> str:
-    """The conventions behind the numbers, in plain text (``±`` and all; renderers escape it)."""
-    if context.get("caption"):
-        return str(context["caption"])
-
-    def words(key: str) -> str:
-        value = context.get(key) or []
-        return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-    if n_max > 1:
-        seeds = f" (seeds {words('seeds')})" if len(context.get("seeds") or []) > 1 else ""
-        title += f"; mean ± std over {n_max} runs{seeds}"
-    else:
-        title += "; one run"
-    sentences = [title]
-    if any(m in ("gflops", "gmacs") for m in metrics):
-        sentences.append("GFLOPs = 2 x multiply-adds (fvcore; GMACs = multiply-adds), per image at batch 1")
-    if any(m not in ACCURACY for m in metrics):
-        setting = (f"Input {words('input_sizes') or '?'}, batch size {words('batch_size') or '?'}, "
-                   f"{words('precision') or '?'} precision, on {words('device') or 'an unrecorded device'}")
-        if context.get("threads"):
-            setting += f" with {words('threads')} threads"
-        if context.get("torch"):
-            setting += f", torch {words('torch')}"
-        sentences.append(setting)
-    if any(m.startswith("latency") or m == "throughput_img_s" for m in metrics):
-        sentences.append("Latency per batch (median of synchronised forwards); "
-                         "throughput = batch x 1000 / latency")
-    if "peak_mem_mib" in metrics and context.get("mem_method"):
-        sentences.append(f"Peak memory by {words('mem_method')}")
-    if any(m in ACCURACY for m in metrics):
-        data = words("dataset") or "an unrecorded dataset"
-        split = f", {words('eval_split')} split" if context.get("eval_split") else ""
-        sentences.append(f"Scored on {data}{split}")
-    sentences.append("Best per column in bold")
-    return ". ".join(sentences) + "."
 
 
 # --------------------------------------------------------------------------- rendering
@@ -264,29 +196,67 @@ class _Grid:
     """A table ready to print: labels, per-column metric, and the three stats as arrays."""
 
     corner: str
-    headers: list[str]
+    heads: list[Head]
     labels: list[str]
     metrics: list[str]
     mean: np.ndarray
     std: np.ndarray
     n: np.ndarray
     span: str | None
-    caption: str
     label: str | None = None
+    caption: str = ""
+
+    @property
+    def headers(self) -> list[str]:
+        return [f"{h.name} ({h.unit})" if h.unit else h.name for h in self.heads]
+
+    def typical_n(self) -> int:
+        """The n most cells have (the larger one on a tie): the caption's n."""
+        counts = Counter(int(k) for k in self.n[np.isfinite(self.mean)])
+        return max(counts, key=lambda k: (counts[k], k)) if counts else 0
+
+    def exact(self, j: int) -> bool:
+        """Runs agree exactly in column ``j`` (params, GFLOPs): its n changes nothing and is not shown."""
+        several = np.isfinite(self.mean[:, j]) & (self.n[:, j] > 1)
+        return bool(several.any()) and bool(np.all(self.std[several, j] == 0))
+
+    def mixed(self, j: int) -> bool:
+        """Column ``j`` holds both single runs and means of several (and they are not exact)."""
+        finite = np.isfinite(self.mean[:, j])
+        n = self.n[finite, j]
+        return bool((n == 1).any() and (n > 1).any()) and not self.exact(j)
+
+    def marked(self) -> np.ndarray:
+        """True where a cell states its n: another n than the caption's, in a column where n matters."""
+        marks = np.isfinite(self.mean) & (self.n != self.typical_n())
+        for j in range(marks.shape[1]):
+            if self.exact(j):
+                marks[:, j] = False
+        return marks
 
     def best(self) -> np.ndarray:
-        """True where a value is the best of its column at the precision shown (ties all bold)."""
+        """True where a value is the best of its column at the precision shown (ties all bold).
+
+        Where a column mixes single runs with means of several, only the means compete.
+        """
         best = np.zeros(self.mean.shape, dtype=bool)
         for j, metric in enumerate(self.metrics):
             style = metric_style(metric)
             shown = np.round(self.mean[:, j] * style.scale, style.decimals)
+            if self.mixed(j):
+                shown = np.where(self.n[:, j] > 1, shown, np.nan)
             if np.isfinite(shown).sum() < 2:
                 continue
             target = np.nanmax(shown) if style.higher_is_better else np.nanmin(shown)
             best[:, j] = shown == target
         return best
 
-    def cell(self, i: int, j: int, pm: str) -> str:
+    def replicates(self) -> Replicates:
+        best = self.best()
+        unranked = any(self.mixed(j) and best[:, j].any() for j in range(len(self.metrics)))
+        return Replicates(self.typical_n(), bool(self.marked().any()), unranked, bool(best.any()))
+
+    def cell(self, i: int, j: int, pm: str, marked: bool = False) -> str:
         style = metric_style(self.metrics[j])
         mean, std, n = self.mean[i, j], self.std[i, j], self.n[i, j]
         if not np.isfinite(mean):
@@ -294,53 +264,36 @@ class _Grid:
         text = f"{mean * style.scale:.{style.decimals}f}"
         if n > 1 and np.isfinite(std) and std > 0:  # runs that agree exactly (params, GFLOPs) need no ± 0
             text += f"{pm}{std * style.scale:.{style.decimals}f}"
-        return text
+        return text + (f" (n={n})" if marked else "")
+
+    def cells(self, pm: str) -> list[list[str]]:
+        marked = self.marked()
+        return [[self.cell(i, j, pm, bool(marked[i, j])) for j in range(len(self.heads))]
+                for i in range(len(self.labels))]
 
 
-_LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_RE = re.compile("|".join(re.escape(c) for c in _LATEX_SPECIALS))
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX's special characters (mobilenet_v2 -> mobilenet\\_v2); ± becomes $\\pm$."""
-    return _LATEX_RE.sub(lambda m: _LATEX_SPECIALS[m.group()], str(text)).replace("±", r"$\pm$")
-
-
-def _markdown(grid: _Grid) -> str:
+def _markdown(grid: _Grid, layout: LatexLayout) -> str:
     best = grid.best()
     head = f"**{grid.span}**\n\n" if grid.span else ""
     lines = [
         "| " + " | ".join([grid.corner, *grid.headers]) + " |",
         "|:--" + "|--:" * len(grid.headers) + "|",
     ]
-    for i, label in enumerate(grid.labels):
-        cells = [f"**{grid.cell(i, j, ' ± ')}**" if best[i, j] else grid.cell(i, j, " ± ")
-                 for j in range(len(grid.headers))]
+    for i, (label, row) in enumerate(zip(grid.labels, grid.cells(" ± "), strict=True)):
+        cells = [f"**{c}**" if best[i, j] else c for j, c in enumerate(row)]
         lines.append("| " + " | ".join([label.replace("|", "\\|"), *cells]) + " |")
     return head + "\n".join(lines) + f"\n\nTable: {grid.caption}\n"
 
 
-def _latex(grid: _Grid) -> str:
+def _latex(grid: _Grid, layout: LatexLayout) -> str:
     best = grid.best()
-    ncols = len(grid.headers)
-    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{latex_escape(grid.caption)}}}"]
-    if grid.label:
-        lines.append(rf"\label{{{grid.label}}}")
-    lines += [rf"\begin{{tabular}}{{l{'r' * ncols}}}", r"\toprule"]
-    if grid.span:
-        lines += [rf" & \multicolumn{{{ncols}}}{{c}}{{{latex_escape(grid.span)}}} \\",
-                  rf"\cmidrule(lr){{2-{ncols + 1}}}"]
-    lines += [" & ".join(latex_escape(h) for h in [grid.corner, *grid.headers]) + r" \\", r"\midrule"]
-    for i, label in enumerate(grid.labels):
-        cells = [grid.cell(i, j, r" $\pm$ ") for j in range(ncols)]
-        cells = [rf"\textbf{{{c}}}" if best[i, j] else c for j, c in enumerate(cells)]
-        lines.append(" & ".join([latex_escape(label), *cells]) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+    cells = [[rf"\textbf{{{latex_escape(c)}}}" if best[i, j] else latex_escape(c) for j, c in enumerate(row)]
+             for i, row in enumerate(grid.cells(" ± "))]
+    return latex_table(grid.corner, grid.heads, grid.labels, cells, grid.caption, span=grid.span,
+                       label=grid.label, layout=layout)
 
 
-def _html(grid: _Grid) -> str:
+def _html(grid: _Grid, layout: LatexLayout) -> str:
     best = grid.best()
     esc = html.escape
     lines = ["<table>", f"<caption>{esc(grid.caption)}</caption>", "<thead>"]
@@ -348,9 +301,8 @@ def _html(grid: _Grid) -> str:
         lines.append(f'<tr><th></th><th colspan="{len(grid.headers)}">{esc(grid.span)}</th></tr>')
     lines.append("<tr>" + "".join(f"<th>{esc(h)}</th>" for h in [grid.corner, *grid.headers]) + "</tr>")
     lines += ["</thead>", "<tbody>"]
-    for i, label in enumerate(grid.labels):
-        cells = [esc(grid.cell(i, j, " ± ")) for j in range(len(grid.headers))]
-        cells = [f"<b>{c}</b>" if best[i, j] else c for j, c in enumerate(cells)]
+    for i, (label, row) in enumerate(zip(grid.labels, grid.cells(" ± "), strict=True)):
+        cells = [f"<b>{esc(c)}</b>" if best[i, j] else esc(c) for j, c in enumerate(row)]
         lines.append(f"<tr><th>{esc(label)}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     lines += ["</tbody>", "</table>"]
     return "\n".join(lines) + "\n"
@@ -359,9 +311,16 @@ def _html(grid: _Grid) -> str:
 _RENDERERS = {"markdown": _markdown, "latex": _latex, "html": _html}
 
 
-def _check_format(fmt: str) -> None:
+def _check_format(fmt: str, layout: LatexLayout | None) -> None:
     if fmt not in FORMATS:
         raise ValueError(f"unknown format '{fmt}'; valid: {', '.join(FORMATS)}")
+    if fmt != "latex" and layout is not None and layout != LatexLayout():
+        raise ValueError(f"--width, --wide and --longtable shape LaTeX tables; add --format latex (not {fmt})")
+
+
+def _captioned(grid: _Grid, title: str, context: Mapping[str, Any]) -> _Grid:
+    grid.caption = caption_text(title, grid.metrics, context, grid.replicates())
+    return grid
 
 
 def render(
@@ -369,14 +328,16 @@ def render(
     value: str | None = None,
     fmt: Format = "markdown",
     caption_context: Mapping[str, Any] | None = None,
+    layout: LatexLayout | None = None,
 ) -> str:
     """A ``pivot_table`` as text: mean ± std (plain mean for one run), best per column in bold.
 
     ``caption_context`` adds to or overrides what the table knows of its runs
     (see ``run_context``); its ``caption`` replaces the generated caption and
-    ``label`` sets LaTeX's ``\\label``. CSV is tidy: one row per pair, raw numbers.
+    ``label`` sets LaTeX's ``\\label``. ``layout`` places a LaTeX table (width,
+    ``table*``, ``longtable``). CSV is tidy: one row per pair, raw numbers.
     """
-    _check_format(fmt)
+    _check_format(fmt, layout)
     value = value or table.attrs.get("value")
     if value is None:
         raise ValueError("which metric does the table hold? pass value=")
@@ -389,30 +350,29 @@ def render(
     context = {**table.attrs.get("context", {}), **(caption_context or {})}
     style = metric_style(value)
     mean = table["mean"]
-    n_max = int(table["n"].to_numpy().max(initial=0))
-    title = f"{style.header} by {rows} (rows) and {cols} (columns)"
     grid = _Grid(
         corner=str(rows),
-        headers=[_label(c) for c in mean.columns],
-        labels=[_label(r) for r in mean.index],
+        heads=[Head(value_text(c)) for c in mean.columns],
+        labels=[value_text(r) for r in mean.index],
         metrics=[value] * mean.shape[1],
         mean=mean.to_numpy(dtype=float),
         std=table["std"].to_numpy(dtype=float),
         n=table["n"].to_numpy(dtype=int),
         span=style.header,
-        caption=caption_text(title, [value], context, n_max),
         label=context.get("label"),
     )
-    return _RENDERERS[fmt](grid)
+    title = f"{style.header} by {rows} (rows) and {cols} (columns)"
+    return _RENDERERS[fmt](_captioned(grid, title, context), layout or LatexLayout())
 
 
 def render_long(
     table: pd.DataFrame,
     fmt: Format = "markdown",
     caption_context: Mapping[str, Any] | None = None,
+    layout: LatexLayout | None = None,
 ) -> str:
     """A ``long_table`` as text, one row per model, like the real-time segmentation tables."""
-    _check_format(fmt)
+    _check_format(fmt, layout)
     metrics = list(table["mean"].columns)
     if fmt == "csv":
         flat = pd.DataFrame(index=table.index)
@@ -421,20 +381,18 @@ def render_long(
                 flat[f"{metric}_{stat}"] = table[(stat, metric)]
         return flat.reset_index().to_csv(index=False)
     context = {**table.attrs.get("context", {}), **(caption_context or {})}
-    headers = [metric_style(m).header for m in metrics]
-    if "throughput_img_s" in metrics and context.get("batch_size") == ["1"]:
-        headers[metrics.index("throughput_img_s")] = "FPS"
-    n_max = int(table["n"].to_numpy().max(initial=0))
+    heads = [Head(metric_style(m).label, metric_style(m).unit) for m in metrics]
+    if THROUGHPUT in metrics and context.get("batch_size") == ["1"]:
+        heads[metrics.index(THROUGHPUT)] = Head("FPS")
     grid = _Grid(
         corner="Model",
-        headers=headers,
+        heads=heads,
         labels=list(table.index),
         metrics=metrics,
         mean=table["mean"].to_numpy(dtype=float),
         std=table["std"].to_numpy(dtype=float),
         n=table["n"].to_numpy(dtype=int),
         span=None,
-        caption=caption_text("Models (encoder + decoder)", metrics, context, n_max),
         label=context.get("label"),
     )
-    return _RENDERERS[fmt](grid)
+    return _RENDERERS[fmt](_captioned(grid, "Models (encoder + decoder)", context), layout or LatexLayout())

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -98,12 +99,12 @@ def test_one_run_gives_plain_means_and_a_missing_pair_a_dash(tmp_path: Path):
 def test_latex_is_booktabs_with_a_caption_of_conventions(runs: list[Path]):
     text = render(pivot_table(runs, "gflops"), "gflops", "latex", {"label": "tab:gflops"})
     for command in [r"\begin{table}", r"\toprule", r"\midrule", r"\bottomrule", r"\label{tab:gflops}",
-                    r"\multicolumn{2}{c}{GFLOPs}", r"\begin{tabular}{lrr}"]:
+                    r"\multicolumn{2}{c}{GFLOPs}", r"\begin{tabular}{@{}lrr@{}}"]:
         assert command in text
     assert "|" not in text  # no vertical rules
     caption = text.split(r"\caption{", 1)[1].split("}\n", 1)[0]
     assert "GFLOPs = 2 x multiply-adds (fvcore" in caption
-    assert "Input 360x480, batch size 1, fp32 precision, on AMD EPYC (CPU)" in caption
+    assert "Profiled at input 360x480, batch size 1, fp32 precision, on AMD EPYC (CPU)" in caption
     assert r"mobilenet\_v2 & \textbf{1.50} & \textbf{2.00} \\" in text
     assert "resnet18 & 9.00 & 9.50 \\\\" in text
 
@@ -111,7 +112,7 @@ def test_latex_is_booktabs_with_a_caption_of_conventions(runs: list[Path]):
 def test_latex_accuracy_caption_and_escapes(runs: list[Path]):
     text = render(pivot_table(runs, "miou"), "miou", "latex", {"dataset": ["camvid_11"]})
     assert r"mobilenet\_v2 & 71.0 $\pm$ 1.4 & \textbf{74.5 $\pm$ 0.7} \\" in text
-    assert r"Scored on camvid\_11, test split" in text
+    assert r"Accuracy scored on camvid\_11, test split" in text
     assert r"mean $\pm$ std over 2 runs" in text
     assert latex_escape("a_b & 50% #1 {x} $y$ ~^\\") == (
         r"a\_b \& 50\% \#1 \{x\} \$y\$ \textasciitilde{}\textasciicircum{}\textbackslash{}")
@@ -167,14 +168,16 @@ def test_long_table_one_row_per_model(runs: list[Path]):
         "mobilenet_v2 + skip", "mobilenet_v2 + unet", "resnet18 + skip", "resnet18 + unet"]
     text = render_long(table, "markdown")
     assert "| Model | Params (M) | GFLOPs | FPS | mIoU (%) |" in text
+    # FPS from the mean latency (10 and 9.09 ms): 104.8, not the mean of 100 and 110 img/s.
     assert body_rows(text)["mobilenet_v2 + skip"] == [
-        "**2.00**", "**1.50**", "**105.0 ± 7.1**", "71.0 ± 1.4"]
+        "**2.00**", "**1.50**", "**104.8 ± 7.1**", "71.0 ± 1.4"]
     assert body_rows(text)["mobilenet_v2 + unet"] == ["3.00", "2.00", "80.0", "**74.5 ± 0.7**"]
     latex = render_long(table, "latex")
     assert r"mobilenet\_v2 + skip & \textbf{2.00}" in latex and r"\bottomrule" in latex
     frame = pd.read_csv(io.StringIO(render_long(table, "csv")))
     assert list(frame.columns[:4]) == ["model", "params_mean", "params_std", "params_n"]
-    assert frame["throughput_img_s_mean"].tolist() == [105.0, 80.0, 51.0, 42.0]
+    mean_latency = [np.mean([1000 / f for f in fps]) for _, _, fps, _ in KNOWN.values()]  # as the records hold
+    assert frame["throughput_img_s_mean"].tolist() == pytest.approx([1000 / ms for ms in mean_latency])
 
 
 def test_settings_are_not_averaged_together(tmp_path: Path, runs: list[Path]):
@@ -208,3 +211,83 @@ def test_missing_run_and_bad_format_are_named(tmp_path: Path, runs: list[Path]):
         long_table(runs, ["fps"])
     with pytest.raises(ValueError, match="unknown format 'tex'; valid: markdown, latex, csv, html"):
         render(pivot_table(runs, "miou"), "miou", "tex")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- n per mean, sizes, throughput
+
+
+def uneven_runs(tmp_path: Path) -> list[Path]:
+    """Two seeds of every model but resnet18 + unet, which ran once (seed 0) and has the best mIoU."""
+    cells = {**KNOWN, ("resnet18", "unet"): (12_000_000, 9.5, (40.0, 44.0), (80.0, 0.0))}
+    once = {k: v for k, v in cells.items() if k != ("resnet18", "unet")}
+    return [make_run(tmp_path / "seed0", 0, cells), make_run(tmp_path / "seed1", 1, once)]
+
+
+def test_a_cell_of_another_n_says_it_and_a_single_run_is_not_ranked(tmp_path: Path):
+    table = long_table(uneven_runs(tmp_path), ["params", "throughput_img_s", "miou"])
+    text = render_long(table, "markdown")
+    rows = body_rows(text)
+    # params agree exactly across runs: n changes nothing there; mIoU and FPS of one run say so.
+    assert rows["resnet18 + unet"] == ["12.00", "40.0 (n=1)", "80.0 (n=1)"]
+    # The single run's 80.0 is not bold against two-run means: the best of those is.
+    assert rows["mobilenet_v2 + unet"][2] == "**74.5 ± 0.7**"
+    assert rows["mobilenet_v2 + skip"][0] == "**2.00**"  # exact columns rank every row
+    assert "mean ± std over 2 runs (seeds 0, 1), or over the n a cell states" in text
+    assert "Best per column in bold among means of several runs (single runs are not ranked)" in text
+    assert "(n=1)" in render_long(table, "latex") and "(n=1)" in render_long(table, "html")
+
+
+def test_uniform_n_is_stated_once_in_the_caption(tmp_path: Path, runs: list[Path]):
+    text = render_long(long_table(runs, ["miou"]), "markdown")
+    assert "(n=" not in text and "mean ± std over 2 runs (seeds 0, 1)." in text and "not ranked" not in text
+    one = render_long(long_table(runs[:1], ["miou"]), "markdown")
+    assert "(n=" not in one and "; one run." in one and "mean ± std" not in one
+
+
+def test_the_caption_never_claims_more_runs_than_most_cells_have(tmp_path: Path):
+    """Most cells one run, one cell three: "one run, or ... the n a cell states", not "over 3 runs"."""
+    cells = {("resnet18", "skip"): KNOWN[("resnet18", "skip")]}
+    runs = [make_run(tmp_path / "a", 0), make_run(tmp_path / "b", 1, cells), make_run(tmp_path / "c", 0, cells)]
+    text = render(pivot_table(runs, "miou"), "miou", "markdown")
+    assert "one run, or the mean ± std over the n a cell states" in text and "over 3 runs" not in text
+    assert body_rows(text)["resnet18"][0].endswith("(n=3)")
+
+
+def test_the_caption_gives_each_size_its_own_measurement(tmp_path: Path):
+    """Accuracy is scored at the evaluation images' size, costs at the profiled size: two sizes, each named."""
+    run = make_run(tmp_path / "run", 0, input_h=96, input_w=96, eval_h=64, eval_w=64)
+    text = render_long(long_table([run], ["gflops", "miou"]), "markdown")
+    assert "Costs profiled at input 96x96" in text and "Accuracy scored on camvid, test split, at 64x64" in text
+    accuracy_only = render(pivot_table([run], "miou"), "miou", "markdown")
+    assert "96x96" not in accuracy_only and "at 64x64" in accuracy_only
+    costs_only = render(pivot_table([run], "gflops"), "gflops", "markdown")
+    assert "64x64" not in costs_only and "Profiled at input 96x96" in costs_only
+
+
+def test_throughput_is_derived_from_the_latency_the_table_shows(tmp_path: Path):
+    """FPS = 1000 x batch / mean latency, at batch 2 too; never the mean of per-run throughputs."""
+    runs = []
+    for seed, latency in enumerate((10.0, 30.0)):
+        path = tmp_path / f"s{seed}"
+        write_json_atomic(path / "run.json", {"environment": ENV})
+        write_record(path, record("resnet18", "skip", seed, batch_size=2, params=1, latency_ms_median=latency,
+                                  throughput_img_s=2000 / latency, miou=50.0))
+        write_table(path)
+        runs.append(path)
+    table = long_table(runs, ["latency_ms_median", "throughput_img_s"])
+    assert table.loc["resnet18 + skip", ("mean", "latency_ms_median")] == 20.0
+    assert table.loc["resnet18 + skip", ("mean", "throughput_img_s")] == pytest.approx(100.0)  # not 133.3
+    assert table.loc["resnet18 + skip", ("n", "throughput_img_s")] == 2
+    assert body_rows(render_long(table, "markdown"))["resnet18 + skip"][1].startswith("100.0 ± 70.7")
+
+
+def test_one_aggregation_refuses_to_mix_batch_sizes():
+    from segbench.aggregate import aggregate
+
+    frame = pd.DataFrame({"m": ["a", "a"], "batch_size": [1, 2], "latency_ms_median": [10.0, 20.0],
+                          "throughput_img_s": [100.0, 100.0]})
+    with pytest.raises(ValueError, match="different batch sizes"):
+        aggregate(frame, ["m"], ["throughput_img_s"])
+    stats = aggregate(frame.assign(batch_size=1), ["m"], ["latency_ms_median", "throughput_img_s"])
+    assert stats["mean"].loc["a"].tolist() == [15.0, pytest.approx(1000 / 15)]
+    assert stats["n"].loc["a"].tolist() == [2, 2]

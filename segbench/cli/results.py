@@ -11,9 +11,11 @@ import typer
 from segbench.cli.app import UserError, app, err, out
 from segbench.cli.params import DataRoot
 from segbench.compare import Tolerances, compare_runs, comparison_table, update_baseline
+from segbench.latex import LatexLayout
 from segbench.outputs import write_text_atomic
+from segbench.spec import Given, options
 from segbench.suites import load_suite
-from segbench.tables import long_table, pivot_table, render, render_long
+from segbench.tables import Format, long_table, pivot_table, render, render_long
 
 
 @app.command()
@@ -71,6 +73,7 @@ class TableFormat(str, Enum):
 
 
 @app.command()
+@options(LatexLayout)
 def table(
     runs: Annotated[list[Path], typer.Argument(help="Run directories (several runs or seeds: mean +- std).")],
     value: Annotated[str, typer.Option(help="Metric to tabulate, e.g. miou, gflops, latency_ms_median.")] = "miou",
@@ -80,14 +83,22 @@ def table(
     columns: Annotated[str, typer.Option(help="Columns of the long form.")] = "params,gflops,throughput_img_s,miou",
     where: Annotated[list[str] | None, typer.Option("--where", help="Filter, e.g. --where input_h=360.")] = None,
     output_format: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = TableFormat.markdown,
+    given: Given | None = None,
 ) -> None:
-    """Print a paper table: encoder x decoder of one metric, or a long table of models."""
+    """Print a paper table: encoder x decoder of one metric, or a long table of models.
+
+    LaTeX tables fit the page: set at the largest font size that fits --width,
+    scaled down below \\scriptsize; --wide makes a table*, --longtable a longtable.
+    """
     try:
+        assert given is not None  # filled by @options
+        layout = LatexLayout(**given[LatexLayout])
+        fmt: Format = output_format.value
         filters = dict(_parse_filter(w) for w in where or [])
         if long:
-            text = render_long(long_table(runs, columns.split(","), filters=filters), output_format.value)
+            text = render_long(long_table(runs, columns.split(","), filters=filters), fmt, layout=layout)
         else:
-            text = render(pivot_table(runs, value, rows, cols, filters=filters), value, output_format.value)
+            text = render(pivot_table(runs, value, rows, cols, filters=filters), value, fmt, layout=layout)
     except (ValueError, FileNotFoundError) as e:
         raise UserError(str(e)) from None
     typer.echo(text)

@@ -6,7 +6,7 @@ import pytest
 
 from segbench.cli import main
 from segbench.rundir import load_records, write_record, write_table
-from tests.conftest import FAST_CLI
+from tests.conftest import FAST_CLI, assert_one_line
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,29 @@ def test_plot_writes_figures_and_rejects_bad_format(run_dir, tmp_path, capsys):
     assert all((tmp_path / "p").joinpath(w.split("/")[-1]).stat().st_size > 0 for w in written)
     assert main(["plot", str(run_dir), "--out", str(tmp_path / "q"), "--format", "jpg"]) == 2
     assert "valid: png, svg, pdf" in capsys.readouterr().err
+
+
+def test_table_caption_names_the_evaluation_size_beside_the_profiled_one(run_dir, capsys):
+    """The grid profiles at --size 64x64 while the synthetic scenes are scored at their own 96x96."""
+    record = load_records(run_dir)[0]
+    assert (record["input_h"], record["eval_h"], record["eval_w"]) == (64, 96, 96)
+    assert main(["table", str(run_dir), "--long", "--columns", "gflops,miou"]) == 0
+    out = capsys.readouterr().out
+    assert "Costs profiled at input 64x64" in out and "Accuracy scored on synthetic, test split, at 96x96" in out
+
+
+def test_table_latex_layout_options(run_dir, capsys):
+    assert main(["table", str(run_dir), "--long", "--format", "latex", "--wide"]) == 0
+    assert "\\begin{table*}" in capsys.readouterr().out
+    assert main(["table", str(run_dir), "--long", "--format", "latex", "--longtable", "--width", "0.9\\linewidth"]) == 0
+    out = capsys.readouterr().out
+    assert "\\end{longtable}" in out and "\\def\\sbwidth{0.9\\linewidth}" in out
+
+
+@pytest.mark.parametrize(("args", "named"), [
+    (["--format", "latex", "--width", "wide"], "--width must be a TeX length"),
+    (["--format", "latex", "--wide", "--longtable"], "--wide and --longtable do not combine"),
+    (["--wide"], "add --format latex (not markdown)"),
+])
+def test_table_latex_layout_mistakes_are_one_line(run_dir, capsys, args, named):
+    assert_one_line(capsys, main(["table", str(run_dir), "--long", *args]), named)
