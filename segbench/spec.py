@@ -533,6 +533,12 @@ def _shown_default(f: Field[Any], sep: str) -> str | None:
 GENERATED = "segbench.generated_options"
 
 
+def _is_click_context(value: Any) -> bool:
+    """Whether ``value`` is the command's context: typer hands over its own click's ``Context``, which
+    ``typer.Context`` subclasses, so an ``isinstance(value, typer.Context)`` misses it."""
+    return all(hasattr(value, name) for name in ("meta", "params", "command", "invoke"))
+
+
 def options(*sections: type, enable: tuple[str, ...] = (), rename: dict[str, str] | None = None,
             exclude: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Give a Typer command one option per field of ``sections``; it receives what was typed as ``given``.
@@ -560,8 +566,8 @@ def options(*sections: type, enable: tuple[str, ...] = (), rename: dict[str, str
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            for value in kwargs.values():  # the command's typer.Context, for checks.check_options
-                if isinstance(value, typer.Context):
+            for value in kwargs.values():  # the command's click context, for checks.check_options
+                if _is_click_context(value):
                     value.meta[GENERATED] = set(by_param)
             given: dict[type, dict[str, Any]] = {cls: {} for cls in sections}
             for param in [p for p in kwargs if p in by_param]:

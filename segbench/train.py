@@ -125,10 +125,21 @@ def lr_factor(progress: float, iteration: int, warmup_iters: int, power: float) 
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """SGD or AdamW, fused where torch has the kernel for the parameters' device.
+
+    The fused step is one kernel over every parameter instead of a loop of small ops: on a quiet 2-core
+    CPU, AdamW's step over resnet18+unet's 11.5M parameters took 6 ms fused against 28 ms in torch's loop
+    (``python benchmarks/bench_optimizer.py``), a fifth of a short-recipe iteration.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        make: Any = functools.partial(torch.optim.SGD, momentum=config.momentum)
+    else:
+        make = torch.optim.AdamW
+    try:
+        return make(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype without the fused kernel: the per-parameter loop
+        return make(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def segmentation_loss(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ SPLIT_STREAMS = {"train": 0, "val": 1, "test": 2}
 # a larger test split: less sampling noise in a score
 DEFAULT_LENGTHS = {"train": 2048, "val": 64, "test": 256}
 CACHE_BYTES = 256 * 2**20
+#: Drawn scenes by (seed, split, size, max_objects, ignore_boundary), then index: a process draws each once.
+_SCENES: dict[tuple[Any, ...], dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+_cached_bytes = 0
 
 # Typical colour of each class; an instance mixes it with a random colour
 # (COLOUR_MIX of the random one), so class colour distributions overlap. At
@@ -351,10 +355,11 @@ class SyntheticShapes(SegmentationDataset):
         self.ignore_boundary = ignore_boundary
         self.stems = [f"{split}_{i:05d}" for i in range(self.length)]
         # Scenes are a pure function of their index, so keeping drawn ones is exact; it takes the
-        # generator out of every epoch after the first (bounded: large scenes are redrawn instead).
-        per_scene = self.size[0] * self.size[1] * 4
-        self._cache_capacity = CACHE_BYTES // per_scene if cache else 0
-        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # generator out of every epoch after the first, and out of every later cell of a grid, since
+        # instances drawing the same scenes share them (bounded: past CACHE_BYTES, scenes are redrawn).
+        self._scene_bytes = self.size[0] * self.size[1] * 4
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] | None = (
+            _SCENES.setdefault((seed, split, self.size, max_objects, ignore_boundary), {}) if cache else None)
 
     def __len__(self) -> int:
         return self.length
@@ -362,11 +367,13 @@ class SyntheticShapes(SegmentationDataset):
     def load_sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if not 0 <= index < self.length:
             raise IndexError(f"synthetic: index {index} out of range for {self.length} samples")
-        if index in self._cache:
+        if self._cache is not None and index in self._cache:
             return self._cache[index]
         rng = np.random.default_rng([self.seed, SPLIT_STREAMS[self.split], index])
         scene = draw_scene(rng, *self.size, max_objects=self.max_objects,
                            ignore_boundary=self.ignore_boundary)
-        if len(self._cache) < self._cache_capacity:
+        global _cached_bytes
+        if self._cache is not None and _cached_bytes + self._scene_bytes <= CACHE_BYTES:
             self._cache[index] = scene
+            _cached_bytes += self._scene_bytes
         return scene
