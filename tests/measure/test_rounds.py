@@ -162,8 +162,8 @@ def _plugin(monkeypatch: pytest.MonkeyPatch, module: str) -> Iterator[None]:
     """``module`` as the one plug-in of the block (segbench's main imports it); the registry restored after."""
     from segbench.models import DECODERS
 
-    monkeypatch.setenv("SEGBENCH_PLUGINS", module)
-    with DECODERS.restoring():
+    with monkeypatch.context() as patch, DECODERS.restoring():  # the variable too: a later main() loads no plug-in
+        patch.setenv("SEGBENCH_PLUGINS", module)
         try:
             yield
         finally:
@@ -197,7 +197,8 @@ def test_a_decoder_doing_twice_the_work_fails_the_gate(tmp_path: Path, capsys, m
     if latency.message.startswith("noisy"):  # the gate is right to refuse; the proof needs a machine that can time
         pytest.skip(f"this machine's timing is too noisy to show a slowdown: {latency.message}")
     capsys.readouterr()
-    assert main(["compare", str(base), str(cur), "--suite", str(suite)]) == 1
+    with _plugin(monkeypatch, "tests.measure.plugins_work"):  # the suite names the plug-in's decoder
+        assert main(["compare", str(base), str(cur), "--suite", str(suite)]) == 1
     shown = capsys.readouterr().out
     metrics = {f.metric for f in comparison.regressions}  # memory (RSS) may move too: its gate is off in the suite
     assert "latency_ms_median" in metrics and not metrics & {"params", "gflops"}, shown  # params, GFLOPs: equal
