@@ -29,7 +29,7 @@ from rich.text import Text
 from segbench.display import Col, FittedTable, cell_labels
 from segbench.outputs import prepare_dir, writing
 from segbench.results import COLUMNS as COLUMNS_DESCRIBED
-from segbench.results import KEY_COLUMNS, column
+from segbench.results import KEY_COLUMNS, column, key_value
 from segbench.rundir import RunDir
 
 OK = "ok"
@@ -354,25 +354,14 @@ def _read_run(path: Path) -> _Run:
     return _Run(path, run.frame(), None, env)
 
 
-def _norm(value: Any) -> Any:
-    """A key value in one canonical form, so a CSV's 0.0 / NaN match a record's 0 / None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def _key(row: Mapping[str, Any], columns: Sequence[str]) -> tuple:
-    return tuple(_norm(row.get(c)) for c in columns)
+    return tuple(key_value(row.get(c)) for c in columns)
 
 
 def _cell_label(row: Mapping[str, Any]) -> str:
     if isinstance(row.get("cell_id"), str):
         return row["cell_id"]
-    return "__".join(str(_norm(row.get(c))) for c in KEY_COLUMNS if _norm(row.get(c)) is not None)
+    return "__".join(str(key_value(row.get(c))) for c in KEY_COLUMNS if key_value(row.get(c)) is not None)
 
 
 def _index(run: _Run, columns: Sequence[str]) -> dict[tuple, dict[str, Any]]:
@@ -594,7 +583,7 @@ def compare_runs(
                                                    "cell missing from the current run", where))
             continue
         for metric, (verdict, message) in _check_cell(b, c, base, cur, tol):
-            before, after = _norm(b.get(metric)), _norm(c.get(metric))
+            before, after = key_value(b.get(metric)), key_value(c.get(metric))
             finding = Finding(_cell_label(c), metric, before, after, verdict, message, where)
             comparison.findings.append(finding)
     comparison.added = [_cell_label(c) for key, c in cur_rows.items() if key not in base_rows]

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from segbench.config import model_label, train_column
 from segbench.recipe import TrainConfig
-from segbench.results import COLUMNS, KEY_COLUMNS
+from segbench.results import COLUMNS, KEY_COLUMNS, key_value
 
 #: The measured columns of the terminal grid table (after mIoU, where the cells were scored).
 TERMINAL_COLUMNS = ("params", "gflops", "latency_ms_median", "throughput_img_s", "peak_mem_mib")
@@ -36,17 +36,6 @@ STATUS_STYLE = {"ok": "green", "not_applicable": "yellow"}  # a mismatch is not 
 
 
 # --------------------------------------------------------------------------- cell labels
-
-
-def _plain(value: Any) -> Any:
-    """A key value as it reads: None for missing, ``1`` for ``1.0`` (a CSV column with gaps is float)."""
-    if hasattr(value, "item"):  # numpy scalars
-        value = value.item()
-    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def _scales(prefix: str) -> Callable[[Any], str]:
@@ -93,10 +82,10 @@ def _label_keys(row: Mapping[str, Any]) -> dict[str, Any]:
         if name in _MODEL_KEYS or name in _SIZE_KEYS[1:]:
             continue
         if name == "input_h":
-            h, w = _plain(row.get("input_h")), _plain(row.get("input_w"))
+            h, w = key_value(row.get("input_h")), key_value(row.get("input_w"))
             keys["size"] = None if h is None else f"{h}x{w}"
         elif name in row:
-            keys[name] = _plain(row[name])
+            keys[name] = key_value(row[name])
     return keys
 
 
@@ -282,7 +271,7 @@ def cell_line(record: Mapping[str, Any], label: str, elapsed_s: float, done: int
     parts = [f"[{done}/{total}] {label}", status, f"{elapsed_s:.1f} s"]
     if status == "ok":
         for name in ("miou", "latency_ms_median"):
-            value = _plain(record.get(name))
+            value = key_value(record.get(name))
             if value is not None:
                 spec = COLUMNS[name]
                 title = "mIoU" if name == "miou" else "latency"

@@ -31,6 +31,18 @@ SCHEMA_VERSION = 2
 
 #: Columns that identify a cell; comparisons match cells on these (derived from CellConfig's fields).
 KEY_COLUMNS = key_columns()
+
+
+def key_value(value: Any) -> Any:
+    """A key value in one canonical form, as it reads: None for missing, ``1`` for ``1.0`` (a CSV column
+    with gaps is float, a record's is not), so table rows and records match and label alike."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if value is None or value == "" or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 #: Key columns added after records were first written, with the value every older record implied:
 #: old runs read back with it, so they keep matching new ones. The recipe's are implied for trained
 #: cells only (an untrained cell has no recipe).
