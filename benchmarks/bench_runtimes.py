@@ -25,21 +25,24 @@ import torch
 from segbench.cell import run_cell
 from segbench.config import CellConfig, model_label
 from segbench.grid import DEFAULT_DECODERS, DEFAULT_ENCODERS, parse_size
+from segbench.measure.ceilings import ensure_ceilings
 from segbench.measure.latency import TimingConfig
+from segbench.measure.roofline import roofline_fields
 
 RUNTIMES = ("eager", "compile", "onnxruntime")
-#: Shown where the records have it (the roofline's columns come from another part of segbench).
+#: Shown where the records have it: the roofline's, from the ceilings probed once at the start, as a run does.
 OPTIONAL = ("roofline_fraction",)
 
 
 def measure(encoder: str, decoder: str, size: tuple[int, int], device: str, threads: int | None,
-            timing: TimingConfig | None) -> list[dict]:
-    """The cell's records: each runtime, then eager again (the drift check)."""
+            timing: TimingConfig | None, ceilings: dict) -> list[dict]:
+    """The cell's records: each runtime, then eager again (the drift check), with their roofline columns."""
     records = []
     for runtime in (*RUNTIMES, "eager"):
         cell = CellConfig(encoder=encoder, decoder=decoder, input_h=size[0], input_w=size[1], device=device,
                           threads=threads, runtime=runtime, timing=timing)
-        records.append(run_cell(cell))
+        record = run_cell(cell)
+        records.append({**record, **roofline_fields(record, ceilings)})
         print(f"  {model_label(encoder, decoder)} {runtime}: {records[-1]['status']}", file=sys.stderr, flush=True)
     return records
 
@@ -83,8 +86,11 @@ def main() -> int:
         timing = TimingConfig(base.warmup_iters, base.warmup_s, base.min_iters, args.min_time,
                               max(base.max_s, args.min_time))
     start = time.perf_counter()
+    probe_cell = CellConfig(encoder=DEFAULT_ENCODERS[0], decoder=DEFAULT_DECODERS[0], input_h=size[0],
+                            input_w=size[1], device=args.device, threads=args.threads)
+    ceilings = ensure_ceilings([probe_cell], {})  # once, as a run probes them
     records = [r for e in DEFAULT_ENCODERS for d in DEFAULT_DECODERS
-               for r in measure(e, d, size, args.device, args.threads, timing)]
+               for r in measure(e, d, size, args.device, args.threads, timing, ceilings)]
     wall = time.perf_counter() - start
     frame = side_by_side(records)
     threads = records[0].get("threads") or torch.get_num_threads()
