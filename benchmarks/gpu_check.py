@@ -106,8 +106,10 @@ def pipeline(device: str, sizes: Sizes, work: Path, log: list[str]) -> dict[str,
 
 def big_model(device: str, sizes: Sizes, work: Path, log: list[str]) -> dict[str, Any]:
     """resnet18+unet at the big size: eager fp32, then bf16 channels_last on every runtime."""
+    # One latency round: a later round rebuilds its runtime, and compiling this model again four times would
+    # take most of the check's minutes; these are figures, not a gate's samples.
     common = ["grid", "--encoders", "resnet18", "--decoders", "unet", "--profile-only", "--size", sizes.big_size,
-              "--batch-size", str(sizes.big_batch), "--device", device, *sizes.timing_args]
+              "--batch-size", str(sizes.big_batch), "--device", device, "--rounds", "1", *sizes.timing_args]
     segbench(*common, "--precision", "fp32", "--out", str(work / "big-fp32"), log=log)
     segbench(*common, "--precision", "bf16", "--channels-last", "--runtime", sizes.big_runtimes,
              "--out", str(work / "big-bf16"), log=log)
