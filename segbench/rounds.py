@@ -165,12 +165,13 @@ def run_rounds(
         warnings.warn(f"the {executor.name} executor times one latency round per cell; --rounds {rounds} needs "
                       "the local or subprocess executor", RoundsWarning, stacklevel=2)
         return
+    ceilings = run.ceilings()  # run.json's, read once: the rounds do not change them
     for number in range(2, rounds + 1):
         todo = pending(cells, run, number)
         if not todo:
             continue
         recorded: list[str] = []
-        record_round = functools.partial(_record_round, run, number, recorded, on_round)
+        record_round = functools.partial(_record_round, run, ceilings, number, recorded, on_round)
         try:
             timer(RoundJob.of(todo, timing), Path(run.path), record_round)
         finally:
@@ -179,7 +180,8 @@ def run_rounds(
         yield from recorded
 
 
-def _record_round(run: RunDir, number: int, recorded: list[str], on_round: Callable[[str, int], None] | None,
+def _record_round(run: RunDir, ceilings: dict[str, Any], number: int, recorded: list[str],
+                  on_round: Callable[[str, int], None] | None,
                   result: RoundResult) -> None:
     """Write round ``number`` of ``result``'s cell into its record (a failed round is a warning)."""
     if result.error is not None:
@@ -191,7 +193,7 @@ def _record_round(run: RunDir, number: int, recorded: list[str], on_round: Calla
     record = run.record(result.cell_id)
     assert record is not None  # pending() read it
     updated = with_round(record, result.samples_ms)
-    updated.update(roofline_fields(updated, run.ceilings()))  # they divide by the median: it moved
+    updated.update(roofline_fields(updated, ceilings))  # they divide by the median: it moved
     run.write_record(updated)
     recorded.append(result.cell_id)
     if on_round:
