@@ -24,7 +24,7 @@ DEFAULT_ENCODERS = ("resnet18", "mobilenet")
 DEFAULT_DECODERS = ("skip", "unet")
 DEFAULT_SIZE = (360, 480)
 MIN_SIZE = 32
-_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX,]\s*(\d+))?\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*$")
 
 
 def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> list[str]:
@@ -46,10 +46,10 @@ def parse_names(text: str | Sequence[str], kind: str, valid: Sequence[str]) -> l
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``HxW`` (or ``H,W``, or ``N`` for a square), each side at least 32."""
+    """``HxW`` (or ``N`` for a square), each side at least 32; a list of sizes is split on commas before."""
     m = _SIZE.match(text)
     if not m:
-        raise ValueError(f"malformed size '{text}'; expected HxW, e.g. 360x480")
+        raise ValueError(f"malformed size '{text}'; expected HxW, e.g. 360x480 (several: 360x480,720x960)")
     h = int(m.group(1))
     w = int(m.group(2) or h)
     if h < MIN_SIZE or w < MIN_SIZE:

@@ -46,19 +46,19 @@ Given = dict[type, dict[str, Any]]
 
 
 def setting(default: Any, help: str, *, flag: str | None = None, param: str | None = None,
-            sep: str = ",", cli: bool = True, panel: str | None = None, rule: Rule | None = None) -> Any:
-    """A section field: its default, its help, its flag (default ``--<name>``), list separator and rule.
+            cli: bool = True, panel: str | None = None, rule: Rule | None = None) -> Any:
+    """A section field: its default, its help, its flag (default ``--<name>``) and rule; lists are comma lists.
 
     ``rule`` is the value's rule where :data:`segbench.checks.RULES` has none for the name.
     """
-    return field(default=default, metadata=setting_metadata(help, flag=flag, param=param, sep=sep, cli=cli,
+    return field(default=default, metadata=setting_metadata(help, flag=flag, param=param, cli=cli,
                                                             panel=panel, rule=rule))
 
 
-def setting_metadata(help: str, *, flag: str | None = None, param: str | None = None, sep: str = ",",
+def setting_metadata(help: str, *, flag: str | None = None, param: str | None = None,
                      cli: bool = True, panel: str | None = None, rule: Rule | None = None) -> dict[str, Any]:
     """The metadata of a section field (see :func:`setting`), for a field made with ``field()`` itself."""
-    return {"help": help, "flag": flag, "param": param, "sep": sep, "cli": cli, "panel": panel, "rule": rule}
+    return {"help": help, "flag": flag, "param": param, "cli": cli, "panel": panel, "rule": rule}
 
 
 class SpecError(ValueError):
@@ -100,8 +100,8 @@ class GridSpec:
     models: tuple[str, ...] | None = setting(
         None, "Comma list of whole networks (enet, erfnet, ...) or named pairs (shuffleseg); alone, the grid is "
         "these models only. See `segbench list models`.")
-    sizes: tuple[str, ...] = setting(("360x480",), "Input size HxW for the cost columns; several with ';'.",
-                                     flag="--size", sep=";")
+    sizes: tuple[str, ...] = setting(
+        ("360x480",), "Input size HxW (or N for a square) for the cost columns; comma list allowed.", flag="--size")
     batch_sizes: tuple[int, ...] = setting((1,), "Batch size for latency and memory; comma list allowed.",
                                            flag="--batch-size")
     precisions: tuple[str, ...] = setting(("fp32",), "fp32, fp16 or bf16 (autocast); comma list allowed.",
@@ -410,8 +410,8 @@ def _from_toml(value: Any, hint: Any) -> Any:
     return float(value) if inner is float else value
 
 
-def _from_flag(text: str, hint: Any, sep: str, flag: str) -> Any:
-    """A flag's text as the field's type: a list split on ``sep``, numbers parsed, each error one line."""
+def _from_flag(text: str, hint: Any, flag: str) -> Any:
+    """A flag's text as the field's type: a list split on commas, numbers parsed, each error one line."""
     inner, _ = _unwrap_optional(hint)
     item = _item_type(inner)
     if item is None and inner in (int, float):  # typer has parsed these already; the Python API may not have
@@ -421,7 +421,7 @@ def _from_flag(text: str, hint: Any, sep: str, flag: str) -> Any:
             raise ValueError(f"{flag} takes {'a whole number' if inner is int else 'a number'}; not '{text}'") from None
     if item is None:
         return text
-    parts = [p.strip() for p in text.split(sep) if p.strip()]
+    parts = [p.strip() for p in text.split(",") if p.strip()]
     if item is str:
         return tuple(parts) if parts or not text.strip() else ()
     try:
@@ -513,18 +513,18 @@ def _annotation(flag: Flag) -> tuple[Any, Any]:
     hint, _ = _unwrap_optional(_hints(flag.section)[f.name])
     cli_type: Any = str | None if _item_type(hint) is not None else hint | None
     names = [flag.flag] if meta.get("flag") or hint is not bool else []
-    shown = _shown_default(f, meta["sep"])
+    shown = _shown_default(f)
     text = meta["help"] + (rf" \[default: {shown}]" if shown is not None else "")  # escaped: not rich markup
     option = typer.Option(*names, help=text, rich_help_panel=meta.get("panel"), show_default=False)
     return Annotated[cli_type, option], None
 
 
-def _shown_default(f: Field[Any], sep: str) -> str | None:
+def _shown_default(f: Field[Any]) -> str | None:
     """The default as ``--help`` shows it (the option's own default is None: "not given")."""
     if f.default is MISSING or f.default is None or f.default is False or f.default == "":
         return None
     if isinstance(f.default, tuple):
-        return sep.join(str(v) for v in f.default)
+        return ",".join(str(v) for v in f.default)
     return str(f.default)
 
 
@@ -591,7 +591,7 @@ def _parsed(flag: Flag, value: Any) -> Any:
     section = flag.section.section  # type: ignore[attr-defined]
     try:
         if isinstance(value, str):
-            value = _from_flag(value, _hints(flag.section)[flag.field.name], flag.field.metadata["sep"], flag.flag)
+            value = _from_flag(value, _hints(flag.section)[flag.field.name], flag.flag)
     except ValueError as e:
         raise SpecError(str(e), section, flag.field.name) from None
     # The rule of the option as typed (``batch_size``: each item of ``--batch-size 1,8``), else the field's.

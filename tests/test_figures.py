@@ -236,3 +236,26 @@ def test_log_every_must_be_positive(tmp_path, capsys):
     rc = main(["train", "--encoder", "mobilenet", "--decoder", "skip", "--iterations", "1", "--device", "cpu",
                "--out", str(tmp_path / "t"), "--log-every", "0"])
     assert_one_line(capsys, rc, "--log-every")
+
+
+def test_a_model_run_once_beside_two_run_models_is_shown_with_its_n(tmp_path):
+    """Issue 14.4: a subtitle that says "over 2 runs" must not cover a model that ran once."""
+    s0, s1 = make_run(tmp_path / "s0", 0), make_run(tmp_path / "s1", 1)
+    (s1 / "cells" / next(p.name for p in (s1 / "cells").glob("mobilenet*skip*.json"))).unlink()
+    write_table(s1)
+    frame, envs = load_runs([s0, s1])
+    models = aggregate(frame).set_index("label")
+    assert models.at["mobilenet+skip", "miou_n"] == 1 and np.isnan(models.at["mobilenet+skip", "miou_std"])
+    assert models.at["resnet18+skip", "miou_n"] == 2
+    both = frame[frame["label"] == "resnet18+skip"]
+    assert models.at["resnet18+skip", "miou"] == pytest.approx(both["miou"].mean())
+    # throughput is the tables' own: derived from the mean latency, not a mean of throughputs
+    assert models.at["resnet18+skip", "throughput_img_s"] == pytest.approx(
+        1000 * both["batch_size"].iloc[0] / both["latency_ms_median"].mean())
+    with matplotlib.rc_context(STYLE):
+        title = plot_accuracy_vs_latency(frame, aggregate(frame), envs).axes[0].get_title(loc="left")
+    assert "n=1-2 runs per model" in title
+    frame, envs = load_runs([s0, make_run(tmp_path / "s2", 2)])
+    with matplotlib.rc_context(STYLE):
+        title = plot_accuracy_vs_latency(frame, aggregate(frame), envs).axes[0].get_title(loc="left")
+    assert "n=2 runs" in title and "per model" not in title

@@ -320,3 +320,11 @@ def test_grid_takes_a_batch_size_list_checked_once_on_its_parsed_values(tmp_path
     assert main([*PROFILE_ONLY, "--batch-size", "1,2", "--min-iters", "1", "--rounds", "1",
                  "--out", str(tmp_path / "run")]) == 0
     assert sorted(r["batch_size"] for r in RunDir(tmp_path / "run").records()) == [1, 2]
+
+
+def test_size_is_a_comma_list_like_every_other_list(tmp_path):
+    """Issue 14.9: ``--size 64x64,96`` is two sizes (the second a square), as ``--batch-size 1,2`` is two batches."""
+    args = [a if a != "64x64" else "64x64,96" for a in PROFILE_ONLY]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
+    table = pd.read_csv(tmp_path / "r" / "table.csv")
+    assert sorted(zip(table["input_h"], table["input_w"], strict=True)) == [(64, 64), (96, 96)]

@@ -6,7 +6,7 @@ one file per figure. Runs of the same grid with different seeds are pooled: a
 *model* is a cell's key without its seed, plotted as the mean over seeds with
 the standard deviation as error bars. Every number is the tables' statistic:
 latency, in every figure, is the mean over seeds of each cell's median (and
-p10, p90), declared once in :func:`segbench.plots.data.model_latency`.
+p10, p90), declared once in :func:`segbench.plots.data.aggregate`.
 
 A figure whose data is absent (no accuracy in a ``--profile-only`` run, no
 saved predictions for the qualitative sheet) is skipped with a reason,
@@ -28,7 +28,6 @@ from segbench.plots.data import (
     aggregate,
     load_runs,
     model_labels,
-    model_latency,
 )
 from segbench.plots.heatmap import plot_heatmap
 from segbench.plots.latency_memory import plot_latency_memory
@@ -58,7 +57,6 @@ __all__ = [
     "logger",
     "make_plots",
     "model_labels",
-    "model_latency",
     "pareto_front",
     "plot_accuracy_vs_gflops",
     "plot_accuracy_vs_latency",

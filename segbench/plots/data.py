@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from segbench.aggregate import aggregate as aggregate_stats
 from segbench.config import model_label
 from segbench.results import COLUMNS, KEY_COLUMNS, NUMERIC_COLUMNS
 from segbench.rundir import RunDir
@@ -118,37 +119,15 @@ def model_labels(frame: pd.DataFrame) -> pd.Series:
 # -- one row per model -------------------------------------------------------------------------
 
 
-def stat(values: pd.Series) -> tuple[float, float]:
-    """Mean and sample standard deviation (NaN with fewer than two values)."""
-    values = values.dropna()
-    if values.empty:
-        return math.nan, math.nan
-    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan
-
-
-def model_latency(cells: pd.DataFrame) -> dict[str, float]:
-    """One model's latency, the same in every figure: the mean over its cells (runs, seeds) of each
-    cell's median, p10 and p90, with the standard deviation of the medians.
-
-    That is what the tables print. Pooling the raw samples of every seed (as
-    latency_memory.png once did) gave a second number for the same model.
-    """
-    median, spread = stat(cells[LATENCY])
-    return {LATENCY: median, f"{LATENCY}_std": spread,
-            LATENCY_P10: stat(cells[LATENCY_P10])[0], LATENCY_P90: stat(cells[LATENCY_P90])[0]}
-
-
 def aggregate(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per model: the mean and std over runs and seeds of every metric (``<metric>_std``)."""
-    rows = []
-    for label, group in frame.groupby("label", sort=False):
-        first = group.iloc[0]
-        row: dict[str, Any] = {"label": label, "encoder": first["encoder"], "decoder": first["decoder"]}
-        for col in METRICS:
-            row[col], row[f"{col}_std"] = stat(group[col])
-        row.update(model_latency(group))
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """One row per model: the mean, std and n over runs and seeds of every metric (``<metric>_std``,
+    ``<metric>_n``), by the tables' own aggregation (:func:`segbench.aggregate.aggregate`)."""
+    metrics = [c for c in METRICS if c in frame]
+    numeric = frame.assign(**{c: pd.to_numeric(frame[c], errors="coerce") for c in metrics})
+    stats = aggregate_stats(numeric, ["label"], metrics)
+    first = frame.groupby("label", sort=False)[["encoder", "decoder"]].first()
+    parts = [first, stats["mean"], stats["std"].add_suffix("_std"), stats["n"].add_suffix("_n")]
+    return pd.concat(parts, axis=1).copy().reset_index()  # copy(): one block, not a column per insert
 
 
 # -- what every plotted cell shares, for titles ------------------------------------------------
@@ -163,6 +142,16 @@ def shared(frame: pd.DataFrame, column: str) -> str | None:
 def seed_count(frame: pd.DataFrame) -> int:
     """The most seeds any model was run with."""
     return int(frame.groupby("label")["seed"].nunique(dropna=False).max())
+
+
+def over_cells(frame: pd.DataFrame, statistic: str = "mean ± std") -> str:
+    """``mean ± std over n=3 runs``, or ``... over n=1-3 runs per model`` where models differ; empty
+    where every model has one cell. Each model's n is its cells (runs x seeds), as the tables count it."""
+    counts = frame.groupby("label").size()
+    low, high = int(counts.min()), int(counts.max())
+    if high <= 1:
+        return ""
+    return f"{statistic} over n={high} runs" if low == high else f"{statistic} over n={low}-{high} runs per model"
 
 
 def hardware(frame: pd.DataFrame, envs: list[dict[str, Any]]) -> str:
@@ -193,8 +182,8 @@ def conditions(frame: pd.DataFrame, envs: list[dict[str, Any]], seeds: bool = Tr
         parts.append(precision)
     if where := hardware(frame, envs):
         parts.append(where)
-    if seeds and (count := seed_count(frame)) > 1:
-        parts.append(f"mean ± std over {count} seeds")
+    if seeds and (over := over_cells(frame)):
+        parts.append(over)
     return " | ".join(parts)
 
 

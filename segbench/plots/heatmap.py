@@ -18,8 +18,8 @@ from segbench.plots.data import (
     MODEL_KEY,
     conditions,
     key_text,
+    over_cells,
     scored_on,
-    seed_count,
 )
 from segbench.plots.layout import SkipPlot, format_spread, format_value, is_wide, new_figure, text_colour
 from segbench.record import Accuracy
@@ -105,8 +105,7 @@ def plot_heatmap(frame: pd.DataFrame, metric: str, envs: list[dict[str, Any]]) -
         image = _draw_grid(ax, facet_tables, cmap, norm)
         ax.set_title(name)
     fig.colorbar(image, ax=list(axes), label=LABELS.get(metric, metric), shrink=0.9)
-    seeds = seed_count(frame)
-    note = f"mean ± std over {seeds} seeds" if seeds > 1 else "one cell each"
+    note = over_cells(frame) or "one cell each"
     where = scored_on(frame) if metric in ACCURACY_ONLY else ""  # accuracy: where scored; costs: the device below
     fig.suptitle(f"{LABELS.get(metric, metric)}{f' on {where}' if where else ''} per encoder x decoder, {note}; "
                  "grey = no value\n"

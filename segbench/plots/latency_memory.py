@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from segbench.plots.data import LATENCY, LATENCY_P10, LATENCY_P90, conditions, seed_count
+from segbench.plots.data import LATENCY, LATENCY_P10, LATENCY_P90, conditions, over_cells
 from segbench.plots.layout import SkipPlot, asymmetric, colours, format_value, new_figure, use_log_if_wide
 
 MEMORY_METHODS = {
@@ -42,26 +42,25 @@ def plot_latency_memory(frame: pd.DataFrame, models: pd.DataFrame, envs: list[di
 
     The whiskers show how stable the timing was; memory sits on the same x
     order so a fast but memory-hungry model stands out. The latency is the one
-    of every figure and table (:func:`segbench.plots.data.model_latency`).
+    of every figure and table (:func:`segbench.plots.data.aggregate`).
     """
     data = models.dropna(subset=[LATENCY]).sort_values(LATENCY).reset_index(drop=True)
     if data.empty:
         raise SkipPlot("no cell has a latency measurement")
     encoders = colours(sorted(data["encoder"].unique()))
     bar_colours = [encoders[e] for e in data["encoder"]]
-    several = seed_count(frame) > 1
+    over = over_cells(frame, "mean")
     fig = new_figure(max(8.0, 0.75 * len(data) + 4.0), 8.0)
     ax_lat, ax_mem = fig.subplots(2, 1, sharex=True)
     median = data[LATENCY]
     _bars(ax_lat, median, data[LATENCY_P10], data[LATENCY_P90], bar_colours)
-    over_seeds = ", mean over seeds" if several else ""
-    ax_lat.set_ylabel(f"latency (ms per batch)\nmedian, whiskers p10-p90{over_seeds}")
+    ax_lat.set_ylabel(f"latency (ms per batch)\nmedian, whiskers p10-p90{f', {over}' if over else ''}")
     memory = frame.groupby("label")["peak_mem_mib"]
     _bars(ax_mem, data["peak_mem_mib"], data["label"].map(memory.min()), data["label"].map(memory.max()),
           bar_colours)
     methods = " / ".join(sorted({MEMORY_METHODS.get(m, m) for m in frame["mem_method"].dropna()}))
-    ax_mem.set_ylabel(f"peak memory (MiB){', mean' if several else ''}"
-                      + ("\nwhiskers: min-max over seeds" if several else "")
+    ax_mem.set_ylabel(f"peak memory (MiB){', ' + over if over else ''}"
+                      + ("\nwhiskers: min-max over runs" if over else "")
                       + (f"\n{methods}" if methods else ""))
     ax_mem.set_xticks(range(len(data)), data["label"], rotation=35, ha="right", rotation_mode="anchor")
     ax_lat.legend([Patch(facecolor=c, edgecolor="black") for c in encoders.values()], list(encoders),

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segbench.plots.data import accuracy_label, seed_count
+from segbench.plots.data import accuracy_label, over_cells
 from segbench.plots.layout import Report, SkipPlot, new_figure, text_colour
 
 
@@ -62,8 +62,8 @@ def plot_per_class_iou(frame: pd.DataFrame, report: Report) -> Figure:
     ax.set_yticks(range(len(table)), [f"{m}  (mIoU {mious[m]:.1f})" for m in table.index])
     ax.tick_params(length=0)
     fig.colorbar(image, ax=ax, label="IoU (%)", pad=0.01)
-    seeds = seed_count(scored)
+    over = over_cells(scored, "mean")
     where = accuracy_label(scored).removeprefix("mIoU (%)").strip()
-    ax.set_title(f"Per-class IoU (%) {where}{f', mean over {seeds} seeds' if seeds > 1 else ''}; "
+    ax.set_title(f"Per-class IoU (%) {where}{f', {over}' if over else ''}; "
                  f"grey = class absent from prediction and ground truth", loc="left")
     return fig

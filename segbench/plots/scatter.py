@@ -20,8 +20,8 @@ from segbench.plots.data import (
     LATENCY_P90,
     accuracy_label,
     conditions,
+    over_cells,
     scored_on,
-    seed_count,
 )
 from segbench.plots.layout import (
     MARKER_RADIUS_PT,
@@ -143,7 +143,7 @@ def plot_accuracy_vs_gflops(frame: pd.DataFrame, models: pd.DataFrame, envs: lis
 def plot_accuracy_vs_latency(frame: pd.DataFrame, models: pd.DataFrame, envs: list[dict[str, Any]]) -> Figure:
     """Accuracy against measured speed on this machine: the trade-off a deployment sees."""
     _require_accuracy(models, LATENCY)
-    over = " (mean over seeds)" if seed_count(frame) > 1 else ""
+    over = f" ({over})" if (over := over_cells(frame, "mean")) else ""
     title = (f"Accuracy{_on(frame)} vs latency on this machine; latency whiskers p10-p90{over}\n"
              f"{conditions(frame, envs)}")
     return _accuracy_scatter(models, LATENCY, (LATENCY_P10, LATENCY_P90), LABELS[LATENCY], accuracy_label(frame),

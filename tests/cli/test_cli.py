@@ -45,6 +45,7 @@ def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
         (["--decoders", "fcn99"], "unknown decoder 'fcn99'; valid: "),
         (["--size", "360by480"], "malformed size '360by480'; expected HxW"),
         (["--size", "16x16"], "at least 32"),
+        (["--size", "64x64;96x96"], "(several: 360x480,720x960)"),
         (["--batch-size", "0"], "--batch-size must be a whole number at least 1, not 0"),
         (["--batch-size", "two"], "--batch-size takes a comma list of whole numbers, e.g. 0,1; not 'two'"),
         (["--precision", "fp8"], "--precision must be a comma list of fp32, fp16, bf16, not 'fp8'"),
