@@ -171,8 +171,8 @@ def hardware(frame: pd.DataFrame, envs: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-def conditions(frame: pd.DataFrame, envs: list[dict[str, Any]], seeds: bool = True) -> str:
-    """The measurement conditions every plotted cell shares (and the seed count), for a subtitle."""
+def conditions(frame: pd.DataFrame, envs: list[dict[str, Any]], spread: bool = True) -> str:
+    """The conditions every plotted cell shares (with ``spread``, the n behind its means), for a subtitle."""
     parts = []
     if (h := shared(frame, "input_h")) and (w := shared(frame, "input_w")):
         parts.append(f"input {h}x{w}")
@@ -182,7 +182,7 @@ def conditions(frame: pd.DataFrame, envs: list[dict[str, Any]], seeds: bool = Tr
         parts.append(precision)
     if where := hardware(frame, envs):
         parts.append(where)
-    if seeds and (over := over_cells(frame)):
+    if spread and (over := over_cells(frame)):
         parts.append(over)
     return " | ".join(parts)
 

@@ -109,5 +109,5 @@ def plot_heatmap(frame: pd.DataFrame, metric: str, envs: list[dict[str, Any]]) -
     where = scored_on(frame) if metric in ACCURACY_ONLY else ""  # accuracy: where scored; costs: the device below
     fig.suptitle(f"{LABELS.get(metric, metric)}{f' on {where}' if where else ''} per encoder x decoder, {note}; "
                  "grey = no value\n"
-                 f"{conditions(frame, envs, seeds=False)}", x=0.02, ha="left", fontsize=12)
+                 f"{conditions(frame, envs, spread=False)}", x=0.02, ha="left", fontsize=12)
     return fig

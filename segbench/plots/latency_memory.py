@@ -66,5 +66,5 @@ def plot_latency_memory(frame: pd.DataFrame, models: pd.DataFrame, envs: list[di
     ax_lat.legend([Patch(facecolor=c, edgecolor="black") for c in encoders.values()], list(encoders),
                   title="encoder", loc="upper left", frameon=False)
     ax_lat.set_title("Latency and peak memory per model, sorted by median latency\n"
-                     f"{conditions(frame, envs, seeds=False)}", loc="left")
+                     f"{conditions(frame, envs, spread=False)}", loc="left")
     return fig

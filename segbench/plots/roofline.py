@@ -76,7 +76,7 @@ def plot_roofline(frame: pd.DataFrame, models: pd.DataFrame, envs: list[dict[str
     ax.set_xlabel(f"{LABELS[X]}: FLOPs / bytes, each op's inputs, weights and outputs moved once")
     ax.set_ylabel(f"{LABELS[Y]}: 2 x MACs x batch / median latency")
     ax.set_title("Roofline: achieved FLOP/s under the measured ceilings (label: roofline fraction)\n"
-                 f"{conditions(frame, envs, seeds=False)}", loc="left")
+                 f"{conditions(frame, envs, spread=False)}", loc="left")
     fig.canvas.draw()
     fig.set_layout_engine("none")  # labels are placed in pixels from here on
     order = list(data[Y].sort_values(ascending=False).index)
