@@ -45,6 +45,15 @@ def _sizes(frame: pd.DataFrame, height: str, width: str) -> list[str]:
     return sorted({f"{int(h)}x{int(w)}" for h, w in pairs.itertuples(index=False)})
 
 
+def device_name(env: Mapping[str, Any], field: str) -> str | None:
+    """``env``'s ``"gpu"`` or ``"cpu"``, the CPU with its kernels' instruction set where recorded
+    (``AMD EPYC, AVX2``): what a caption names the hardware by."""
+    name, capability = env.get(field), env.get("cpu_capability") if field == "cpu" else None
+    if not name:
+        return None
+    return f"{name}, {capability}" if capability else str(name)
+
+
 def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, Any]:
     """What a caption must say about the cells in ``frame``: sizes, device, precision, data, runs.
 
@@ -57,7 +66,7 @@ def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, An
     device_names = []
     for device in _unique(frame, "device"):
         field = "gpu" if device.startswith("cuda") else "cpu"
-        names = sorted({str(e[field]) for e in envs if e.get(field)})
+        names = sorted({name for e in envs if (name := device_name(e, field))})
         device_names.append(f"{' / '.join(names) or device} ({'GPU' if field == 'gpu' else 'CPU'})")
     return {
         "input_sizes": _sizes(frame, "input_h", "input_w"),

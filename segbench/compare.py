@@ -391,6 +391,9 @@ def _comparability(base: _Run, cur: _Run, device: Any) -> str | None:
     a, b = _device_model(base.environment, device), _device_model(cur.environment, device)
     if a != b:
         return f"measured on {a} vs {b}"
+    ca, cb = base.environment.get("cpu_capability"), cur.environment.get("cpu_capability")
+    if not str(device).startswith("cuda") and ca and cb and ca != cb:  # runs from before it was recorded: unknown
+        return f"measured with {ca} vs {cb} kernels on {a}"
     ta, tb = base.environment.get("torch"), cur.environment.get("torch")
     if ta != tb:
         return f"torch {ta} vs {tb}"

@@ -25,6 +25,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_capability() -> str:
+    """The widest vector instruction set torch's CPU kernels use here (``AVX2``, ``AVX512``, ``DEFAULT``).
+
+    A CPU's name alone does not tell hosts apart: the default grid took 161 s
+    on one 2-core "AMD EPYC" and 595 s on another. The instruction set torch
+    dispatches to is a part of such a difference that a run can record.
+    """
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def git_sha() -> str | None:
     """The commit of the segbench checkout, when it runs from one (None otherwise)."""
     try:
@@ -66,6 +76,7 @@ def environment() -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),

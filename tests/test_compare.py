@@ -32,7 +32,7 @@ from segbench.compare import (
 from segbench.results import write_json_atomic
 from segbench.rundir import write_record, write_table
 
-CPU_ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": None}
+CPU_ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "cpu_capability": "AVX512", "gpu": None}
 GPU_ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": "NVIDIA H100 80GB HBM3"}
 BASE_SAMPLES = list(10.0 + np.random.default_rng(0).normal(0.0, 0.2, 40))
 
@@ -218,6 +218,7 @@ def test_table_csv_alone_falls_back_to_the_factor_test(tmp_path: Path, baseline:
         ({**GPU_ENV, "gpu": "NVIDIA A100-SXM4-80GB"}, "cuda", "A100"),
         ({**GPU_ENV, "torch": "2.6.0"}, "cuda", "torch 2.5.0 vs 2.6.0"),
         ({**CPU_ENV, "cpu": "Intel Xeon"}, "cpu", "Intel Xeon"),
+        ({**CPU_ENV, "cpu_capability": "AVX2"}, "cpu", "AVX512 vs AVX2 kernels"),
     ],
 )
 def test_other_device_or_torch_is_not_comparable(tmp_path: Path, env: dict, device: str, why: str):
@@ -232,6 +233,14 @@ def test_other_device_or_torch_is_not_comparable(tmp_path: Path, env: dict, devi
     assert verdicts(comparison, "peak_mem_mib") == [NOT_COMPARABLE]
     assert all(why in f.message for f in comparison.by_verdict(NOT_COMPARABLE))
     assert "Not comparable (2)" in comparison.to_markdown()
+
+
+def test_a_run_without_the_cpu_capability_compares_by_the_cpu_name(tmp_path: Path):
+    """Runs from before ``cpu_capability`` was recorded: the capability is unknown, not a difference."""
+    older = {k: v for k, v in CPU_ENV.items() if k != "cpu_capability"}
+    base = make_run(tmp_path / "b", [record()], older)
+    cur = make_run(tmp_path / "c", [record()], CPU_ENV)
+    assert verdicts(compare_runs(base, cur), "latency_ms_median") == [OK]
 
 
 def test_gpu_name_does_not_matter_for_cpu_cells(tmp_path: Path):

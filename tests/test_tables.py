@@ -16,7 +16,7 @@ from segbench.results import write_json_atomic
 from segbench.rundir import write_record, write_table
 from segbench.tables import latex_escape, long_table, pivot_table, render, render_long
 
-ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "gpu": None}
+ENV = {"torch": "2.5.0", "cpu": "AMD EPYC", "cpu_capability": "AVX2", "gpu": None}
 
 
 def record(encoder: str, decoder: str, seed: int, **values: Any) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def test_latex_is_booktabs_with_a_caption_of_conventions(runs: list[Path]):
     assert "|" not in text  # no vertical rules
     caption = text.split(r"\caption{", 1)[1].split("}\n", 1)[0]
     assert "GFLOPs = 2 x multiply-adds (fvcore" in caption
-    assert "Profiled at input 360x480, batch size 1, fp32 precision, on AMD EPYC (CPU)" in caption
+    assert "Profiled at input 360x480, batch size 1, fp32 precision, on AMD EPYC, AVX2 (CPU)" in caption
     assert r"mobilenet\_v2 & \textbf{1.50} & \textbf{2.00} \\" in text
     assert "resnet18 & 9.00 & 9.50 \\\\" in text
 

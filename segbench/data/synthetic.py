@@ -10,8 +10,8 @@ texture and shape, which separates a good model from a bad one in mIoU.
 
 Its scale is set for a CPU: objects are large enough (and textures coarse
 and contrasted enough) that the default grid's four cells pass 50 mIoU in
-400 iterations of batch 8, from scratch (benchmarks/bench_default_grid.py
-measures it: 4.5-5.5 minutes for the grid on a 2-core CPU). Every
+the short recipe (segbench.options), from scratch; benchmarks/bench_default_grid.py
+measures it. Every
 scene is a fresh draw of pose, size, colour and light, so training adds no
 random scaling or colour jitter (``DatasetInfo.augment``): it only slowed
 learning here.
@@ -313,7 +313,7 @@ class SyntheticShapes(SegmentationDataset):
         root: unused (accepted so every dataset builds the same way).
         split: ``train``, ``val`` or ``test``; each has its own seed stream.
         size: ``(H, W)`` or an int for square scenes.
-        length: number of samples (default 2048 train, 64 val, 64 test).
+        length: number of samples (default: ``DEFAULT_LENGTHS``, 2048 train, 64 val, 256 test).
         seed: selects a different, equally distributed, set of scenes.
         max_objects: at most this many objects per scene (at least 3).
         ignore_boundary: if > 0, label pixels this close to a class boundary 255 (ignored).

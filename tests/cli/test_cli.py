@@ -24,7 +24,8 @@ def test_grid_writes_run_json_records_and_table(tmp_path, capsys):
                "--out", str(out), *FAST_CLI])
     assert rc == 0
     env = json.loads((out / "run.json").read_text())["environment"]
-    assert {"torch", "cuda", "cudnn", "cpu", "torch_threads", "git_sha", "segbench_version"} <= set(env)
+    recorded = {"torch", "cuda", "cudnn", "cpu", "cpu_capability", "torch_threads", "git_sha", "segbench_version"}
+    assert recorded <= set(env)
     records = sorted((out / "cells").glob("*.json"))
     assert len(records) == 4
     table = pd.read_csv(out / "table.csv")
