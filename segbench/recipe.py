@@ -50,6 +50,9 @@ class TrainConfig:
     momentum: float = 0.9
     warmup_iters: int = 0
     poly_power: float = 0.9
+    #: Clip the gradients' global L2 norm to this before each step (None: no clipping), as
+    #: ``torch.nn.utils.clip_grad_norm_``. What keeps a high learning rate from knocking a small model back.
+    grad_clip_norm: float | None = field(default=None, metadata={"implied": None})
     class_weights: bool = False
     aux_weight: float = 0.4
     precision: str = "fp32"
@@ -81,6 +84,8 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer '{self.optimizer}'; valid: {', '.join(OPTIMIZERS)}")
         if self.batch_size < 1 or self.lr <= 0:
             raise ValueError("batch size and learning rate must be positive")
+        if self.grad_clip_norm is not None and not self.grad_clip_norm > 0:
+            raise ValueError(f"the gradient clipping norm must be positive (or none), not {self.grad_clip_norm}")
         if self.nproc_per_node < 1:
             raise ValueError(f"nproc_per_node must be a positive number of processes, not {self.nproc_per_node}")
         if self.batch_size % self.nproc_per_node:

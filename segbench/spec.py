@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 
 import typer
 
-from segbench.checks import AT_LEAST_1, FRACTION, RULES, Rule, problem
+from segbench.checks import AT_LEAST_0, AT_LEAST_1, FRACTION, RULES, Rule, problem
 from segbench.rounds import DEFAULT_ROUNDS
 
 if TYPE_CHECKING:
@@ -156,6 +156,9 @@ class TrainSpec:
     warmup_iters: int | None = setting(
         None, "Linear LR warm-up iterations before poly decay (default: 40 in the short recipe, else 20).",
         flag="--lr-warmup", panel=TRAINING)
+    grad_clip: float | None = setting(
+        None, "Clip the gradients' global L2 norm to this before each step (default: 1 in the short recipe, else "
+        "none; 0: none).", panel=TRAINING, rule=AT_LEAST_0)
     class_weights: bool = setting(False, "Median-frequency class weights.", panel=TRAINING)
     loss: str = setting("ce", "Training loss (see `segbench list losses`).", panel=TRAINING)
     label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy loss (0: none).", panel=TRAINING,
@@ -185,12 +188,14 @@ class TrainSpec:
         from segbench.recipe import TrainConfig
         from segbench.train_log import require_tensorboard
 
-        iterations, lr, warmup, batch_size = recipe_defaults(
-            self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr, self.warmup_iters, self.batch_size)
+        iterations, lr, warmup, batch_size, grad_clip = recipe_defaults(
+            self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr, self.warmup_iters, self.batch_size,
+            self.grad_clip)
         return TrainConfig(
             epochs=self.epochs, iterations=iterations, time_s=self.time_budget, batch_size=batch_size,
             crop_size=parse_size(self.crop_size) if self.crop_size else None, optimizer=self.optimizer, lr=lr,
-            weight_decay=self.weight_decay, warmup_iters=warmup, class_weights=self.class_weights,
+            weight_decay=self.weight_decay, warmup_iters=warmup, grad_clip_norm=grad_clip,
+            class_weights=self.class_weights,
             precision=self.precision, channels_last=self.channels_last, seed=seed,
             deterministic=self.deterministic, num_workers=self.workers, nproc_per_node=self.nproc_per_node,
             loss=self.loss, label_smoothing=self.label_smoothing, log_every=self.log_every,

@@ -2,8 +2,9 @@
 
 A loss chosen by name (cross-entropy unless told; see segbench.losses) with
 the ignore index (optionally median-frequency class weights and an auxiliary
-loss), SGD with momentum or AdamW, a poly schedule with linear warm-up, a
-budget in epochs, iterations or wall time, AMP and channels_last on CUDA,
+loss), SGD with momentum or AdamW (optionally with the gradients' norm
+clipped), a poly schedule with linear warm-up, a budget in epochs,
+iterations or wall time, AMP and channels_last on CUDA,
 seeded (with a deterministic mode). Checkpoints (last and best), a
 per-epoch log and an iteration log every ``log_every`` steps (see
 :mod:`segbench.train_log`; optionally TensorBoard too) let an interrupted run
@@ -269,6 +270,9 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        if self.config.grad_clip_norm is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not fp16's scaled ones
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return loss.detach()

@@ -44,10 +44,11 @@ def _one_line_refusal(capsys, rc: int, *names: str) -> str:
         ([*TRAIN, "--weight-decay=-1"], ["--weight-decay must be a number at least 0, not -1.0"]),
         ([*TRAIN, "--train-precision", "fp99"], ["--train-precision must be one of fp32, fp16, bf16, not 'fp99'"]),
         ([*TRAIN, "--lr", "0"], ["--lr must be a number above 0, not 0.0"]),
+        ([*GRID, "--grad-clip=-1"], ["--grad-clip must be a number at least 0, not -1.0"]),
         (["eval", "--checkpoint", "x.pt", "--crf-iterations", "0"], ["--crf-iterations"]),
     ],
     ids=["device", "min-iters", "min-time", "min-time-nan", "warmup-iters", "lr-warmup", "weight-decay",
-         "train-precision", "lr", "crf-iterations"],
+         "train-precision", "lr", "grad-clip", "crf-iterations"],
 )
 def test_bad_option_values_are_refused_before_anything_runs(args, names, tmp_path, capsys):
     out = tmp_path / "out"

@@ -115,6 +115,33 @@ def test_short_recipe_fills_batch_lr_and_warmup_only_without_a_budget():
     assert TrainSpec(batch_size=4).recipe(seed=0).batch_size == 4  # the user's batch wins in the short recipe
 
 
+def test_the_short_recipe_clips_the_gradients_a_budget_of_ones_own_does_not():
+    from segbench.options import SHORT_RECIPE_GRAD_CLIP
+    from segbench.spec import TrainSpec
+
+    assert TrainSpec().recipe(seed=0).grad_clip_norm == SHORT_RECIPE_GRAD_CLIP
+    assert TrainSpec(iterations=50).recipe(seed=0).grad_clip_norm is None
+    assert TrainSpec(grad_clip=0.0).recipe(seed=0).grad_clip_norm is None  # 0: none, in the short recipe too
+    assert TrainSpec(iterations=50, grad_clip=2.0).recipe(seed=0).grad_clip_norm == 2.0
+    with pytest.raises(ValueError, match="clipping norm must be positive"):
+        TrainConfig(iterations=1, grad_clip_norm=-1.0)
+
+
+def _gradient_norm(model: torch.nn.Module) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()
+                                                       if p.grad is not None])))
+
+
+def test_a_step_clips_the_gradients_global_norm():
+    images, masks = torch.randn(2, 3, 48, 48), torch.randint(0, 8, (2, 48, 48))
+    free = _trainer(TrainConfig(iterations=1, batch_size=2))
+    free.step(images, masks)
+    clipped = _trainer(TrainConfig(iterations=1, batch_size=2, grad_clip_norm=0.05))
+    clipped.step(images, masks)
+    assert _gradient_norm(free.model) > 0.1  # the same first step, unclipped, is well above the norm
+    assert _gradient_norm(clipped.model) == pytest.approx(0.05, rel=1e-3)
+
+
 def test_default_crop_is_the_datasets_clipped_to_the_image():
     from segbench.data import dataset_info
 
