@@ -10,11 +10,10 @@ texture and shape, which separates a good model from a bad one in mIoU.
 
 Its scale is set for a CPU: objects are large enough (and textures coarse
 and contrasted enough) that the default grid's four cells pass 50 mIoU in
-the short recipe (segbench.options), from scratch; benchmarks/bench_default_grid.py
-measures it. Every
-scene is a fresh draw of pose, size, colour and light, so training adds no
-random scaling or colour jitter (``DatasetInfo.augment``): it only slowed
-learning here.
+the short recipe (segbench.options), from scratch
+(benchmarks/bench_default_grid.py measures it). Every scene is a fresh draw
+of pose, size, colour and light, so training adds no random scaling or
+colour jitter (``DatasetInfo.augment``): it only slowed learning here.
 
 Scenes are a pure function of ``(seed, split, index)``: the same index
 always draws the same scene, and splits draw from disjoint seed streams.
