@@ -3,7 +3,8 @@
 Datasheet peaks are not what a kernel reaches on a given machine (clocks,
 power limits, a shared CPU), so the roofline is drawn from what this machine
 does: the best of several timed ``torch.mm`` products of square matrices (the
-size grown until one product takes long enough to time), and the best of
+size grown until one product takes long enough to time; on a CPU, a reduced
+precision's never below fp32's, see :func:`at_least_fp32`), and the best of
 several ``dst.copy_(src)`` of a buffer larger than the caches, counted as bytes
 read plus bytes written. How each was measured (size, repeats, statistic,
 math mode) is written beside its value in run.json.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -107,6 +108,28 @@ def matmul_ceiling(device: torch.device, precision: str, config: ProbeConfig) ->
     return Ceiling(2.0 * n**3 / (best_ms / 1e3), "FLOP/s", how, n, repeats)
 
 
+def at_least_fp32(matmul: dict[str, Ceiling], device: torch.device, config: ProbeConfig) -> dict[str, Ceiling]:
+    """The CPU's ceilings with each reduced precision's raised to fp32's where that is higher.
+
+    A CPU without bf16 or fp16 arithmetic (AVX2 and older) multiplies those
+    types in a slow generic kernel (torch.mm in bf16: 1.4 GFLOP/s on one
+    thread of a 2-core AVX2 EPYC, against 89 in fp32), while its convolutions
+    convert to fp32 and run at fp32's rate: a bf16 cell then ran at 1.5x its
+    "roof". fp32's product is what that hardware does reach.
+    """
+    if all(p == "fp32" for p in matmul):
+        return matmul
+    fp32 = matmul.get("fp32") or matmul_ceiling(device, "fp32", config)
+    raised = {}
+    for precision, ceiling in matmul.items():
+        if precision != "fp32" and ceiling.value < fp32.value:
+            ceiling = replace(fp32, how=f"{fp32.how}; above torch.mm in {precision} here "
+                                        f"({ceiling.value / 1e9:.3g} GFLOP/s): this CPU's {precision} convolutions "
+                                        "compute in fp32")
+        raised[precision] = ceiling
+    return raised
+
+
 def copy_ceiling(device: torch.device, config: ProbeConfig) -> Ceiling:
     """Bytes read plus bytes written per second by ``dst.copy_(src)`` of a buffer larger than the caches."""
     size = config.copy_bytes
@@ -134,7 +157,10 @@ def probe_device(device: torch.device, precisions: Iterable[str], threads: int |
     t0 = time.perf_counter()
     try:
         with torch.inference_mode():
-            matmul = {p: asdict(matmul_ceiling(device, p, config)) for p in sorted(set(precisions))}
+            products = {p: matmul_ceiling(device, p, config) for p in sorted(set(precisions))}
+            if device.type == "cpu":
+                products = at_least_fp32(products, device, config)
+            matmul = {p: asdict(c) for p, c in products.items()}
             bandwidth = asdict(copy_ceiling(device, config))
         used_threads = torch.get_num_threads()
     finally:

@@ -103,6 +103,20 @@ def test_the_probe_measures_positive_ceilings_and_says_how() -> None:
     assert probed["matmul"]["fp32"]["size"] in (64, 128) and probed["bandwidth"]["size"] == 2**20
 
 
+def test_a_cpu_reduced_precision_roof_is_never_below_fp32s() -> None:
+    """Where bf16 has no arithmetic of its own its product is slow, but its convolutions run at fp32's rate."""
+    config = ceilings_module.ProbeConfig.for_device(torch.device("cpu"))
+    fp32 = ceilings_module.Ceiling(9e10, "FLOP/s", "torch.mm fp32", 1024, 3)
+    slow, fast = (ceilings_module.Ceiling(v, "FLOP/s", "torch.mm bf16", 256, 3) for v in (1.4e9, 2e11))
+    raised = ceilings_module.at_least_fp32({"fp32": fp32, "bf16": slow}, torch.device("cpu"), config)
+    assert raised["bf16"].value == fp32.value and "above torch.mm in bf16 here (1.4 GFLOP/s)" in raised["bf16"].how
+    assert raised["fp32"] == fp32
+    kept = ceilings_module.at_least_fp32({"fp32": fp32, "bf16": fast}, torch.device("cpu"), config)
+    assert kept["bf16"] == fast  # native bf16 (AMX, AVX512-BF16): its own, faster, roof
+    alone = ceilings_module.at_least_fp32({"bf16": slow}, torch.device("cpu"), config)  # fp32 probed for it
+    assert alone["bf16"].value > slow.value and set(alone) == {"bf16"}
+
+
 def test_a_grid_probes_once_per_run_and_every_ok_cell_is_under_its_roof(tmp_path: Path, fast_timing, monkeypatch):
     probes: list[set[str]] = []
     probe = ceilings_module.probe_device
