@@ -18,7 +18,7 @@ import pandas as pd
 
 from segbench.aggregate import THROUGHPUT
 from segbench.results import ACCURACY_COLUMNS, COLUMNS
-from segbench.rundir import RunDir
+from segbench.rundir import RunDir, hardware
 
 #: The accuracy columns (scored on a split; the rest are costs, measured on a device).
 ACCURACY = tuple(c for c in ACCURACY_COLUMNS if COLUMNS[c].unit == "%")
@@ -45,15 +45,6 @@ def _sizes(frame: pd.DataFrame, height: str, width: str) -> list[str]:
     return sorted({f"{int(h)}x{int(w)}" for h, w in pairs.itertuples(index=False)})
 
 
-def device_name(env: Mapping[str, Any], field: str) -> str | None:
-    """``env``'s ``"gpu"`` or ``"cpu"``, the CPU with its kernels' instruction set where recorded
-    (``AMD EPYC, AVX2``): what a caption names the hardware by."""
-    name, capability = env.get(field), env.get("cpu_capability") if field == "cpu" else None
-    if not name:
-        return None
-    return f"{name}, {capability}" if capability else str(name)
-
-
 def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, Any]:
     """What a caption must say about the cells in ``frame``: sizes, device, precision, data, runs.
 
@@ -65,9 +56,10 @@ def run_context(runs: Sequence[Path | str], frame: pd.DataFrame) -> dict[str, An
     envs = [env for env in (RunDir(run).environment() for run in runs) if env]
     device_names = []
     for device in _unique(frame, "device"):
-        field = "gpu" if device.startswith("cuda") else "cpu"
-        names = sorted({name for e in envs if (name := device_name(e, field))})
-        device_names.append(f"{' / '.join(names) or device} ({'GPU' if field == 'gpu' else 'CPU'})")
+        # the name, with the CPU's instruction set where recorded: "AMD EPYC, AVX2"
+        names = sorted({", ".join(str(part) for part in parts if part)
+                        for e in envs if (parts := hardware(e, device))[0]})
+        device_names.append(f"{' / '.join(names) or device} ({'GPU' if device.startswith('cuda') else 'CPU'})")
     return {
         "input_sizes": _sizes(frame, "input_h", "input_w"),
         "eval_sizes": _sizes(frame, "eval_h", "eval_w"),

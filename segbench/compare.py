@@ -30,7 +30,7 @@ from segbench.display import Col, FittedTable, cell_labels
 from segbench.outputs import prepare_dir, writing
 from segbench.results import COLUMNS as COLUMNS_DESCRIBED
 from segbench.results import KEY_COLUMNS, column, key_value
-from segbench.rundir import RunDir
+from segbench.rundir import RunDir, hardware
 
 OK = "ok"
 REGRESSION = "regression"
@@ -378,22 +378,15 @@ def _index(run: _Run, columns: Sequence[str]) -> dict[tuple, dict[str, Any]]:
     return rows
 
 
-def _device_model(env: Mapping[str, Any] | None, device: Any) -> str | None:
-    if env is None:
-        return None
-    return env.get("gpu") if str(device).startswith("cuda") else env.get("cpu")
-
-
 def _comparability(base: _Run, cur: _Run, device: Any) -> str | None:
     """Why timings of this cell cannot be compared across the two runs (None: they can)."""
     if base.environment is None or cur.environment is None:
         return None
-    a, b = _device_model(base.environment, device), _device_model(cur.environment, device)
+    (a, isa_a), (b, isa_b) = hardware(base.environment, device), hardware(cur.environment, device)
     if a != b:
         return f"measured on {a} vs {b}"
-    ca, cb = base.environment.get("cpu_capability"), cur.environment.get("cpu_capability")
-    if not str(device).startswith("cuda") and ca and cb and ca != cb:  # runs from before it was recorded: unknown
-        return f"measured with {ca} vs {cb} kernels on {a}"
+    if isa_a and isa_b and isa_a != isa_b:  # a run from before the ISA was recorded: unknown, not a difference
+        return f"measured with {isa_a} vs {isa_b} kernels on {a}"
     ta, tb = base.environment.get("torch"), cur.environment.get("torch")
     if ta != tb:
         return f"torch {ta} vs {tb}"

@@ -248,6 +248,14 @@ class RunDir:
         return damaged
 
 
+def hardware(env: dict[str, Any], device: str) -> tuple[str | None, str | None]:
+    """What run.json's environment names ``device``'s hardware by: (the GPU's or the CPU's name, the CPU's
+    kernel instruction set, ``cpu_capability``). None for what it does not record (older runs lack the latter)."""
+    if str(device).startswith("cuda"):
+        return env.get("gpu"), None
+    return env.get("cpu"), env.get("cpu_capability")
+
+
 def predictions_dir(artifacts_dir: Path | str) -> Path:
     """The predictions folder under a cell's artifacts directory, for code handed that directory alone."""
     return Path(artifacts_dir) / PREDICTIONS_DIR
