@@ -6,23 +6,10 @@ from typing import Any
 
 from segbench.config import DataChoice
 from segbench.data import DATASETS, build_dataset, dataset_info
+from segbench.recipe import BUDGETED_RECIPE, SHORT_RECIPE
 from segbench.spec import DataSpec
 
 DEFAULT_DATASET: str = DataSpec.dataset  # declared once: the [data] dataset default
-#: The built-in short recipe, used when no budget is given: 400 AdamW iterations of batch 16 at a high
-#: learning rate after a short warm-up, the gradients' norm clipped to 1, so the default grid learns the
-#: synthetic set in a few CPU minutes (benchmarks/bench_default_grid.py measures it). Without the clipping
-#: that learning rate knocked mobilenet+skip back at random: 54-60 mIoU over seeds and thread counts,
-#: against 75-76 with it. A budget of the user's gets the usual learning rate and batch, and no clipping.
-DEFAULT_ITERATIONS = 400
-SHORT_RECIPE_BATCH = 16
-SHORT_RECIPE_LR = 2e-2
-SHORT_RECIPE_WARMUP = 40
-SHORT_RECIPE_GRAD_CLIP = 1.0
-#: Batch, base learning rate per optimizer, and warm-up iterations, where a budget is given but they are not.
-DEFAULT_BATCH = 8
-DEFAULT_LR = {"adamw": 1e-3, "sgd": 0.01}
-DEFAULT_WARMUP = 20
 
 
 def data_choice(
@@ -60,18 +47,16 @@ def data_choice(
 def recipe_defaults(
     epochs: int | None, iterations: int | None, time_budget: float | None, optimizer: str, lr: float | None,
     warmup_iters: int | None, batch_size: int | None = None, grad_clip: float | None = None,
-) -> tuple[int | None, float, int, int, float | None]:
-    """(iterations, lr, warm-up, batch, clipping norm) with what the user left out filled: the short recipe
-    without a budget. A clipping norm of 0 is none."""
+) -> dict[str, Any]:
+    """The :class:`~segbench.recipe.TrainConfig` fields these settings decide, what the user left out filled:
+    from the short recipe without a budget, else from the budgeted defaults. A clipping norm of 0 is none."""
     short = epochs is None and iterations is None and time_budget is None
-    if short:
-        iterations = DEFAULT_ITERATIONS
-    if lr is None:
-        lr = SHORT_RECIPE_LR if short and optimizer == "adamw" else DEFAULT_LR.get(optimizer, DEFAULT_LR["adamw"])
-    if warmup_iters is None:
-        warmup_iters = SHORT_RECIPE_WARMUP if short else DEFAULT_WARMUP
-    if batch_size is None:
-        batch_size = SHORT_RECIPE_BATCH if short else DEFAULT_BATCH
-    if grad_clip is None:
-        grad_clip = SHORT_RECIPE_GRAD_CLIP if short else None
-    return iterations, lr, warmup_iters, batch_size, grad_clip or None
+    base = SHORT_RECIPE if short else BUDGETED_RECIPE
+    return {
+        "iterations": base.iterations if short else iterations,
+        "lr": base.lr.get(optimizer, base.lr["adamw"]) if lr is None else lr,
+        "warmup_iters": base.warmup_iters if warmup_iters is None else warmup_iters,
+        "batch_size": base.batch_size if batch_size is None else batch_size,
+        "grad_clip_norm": (base.grad_clip_norm if grad_clip is None else grad_clip) or None,
+        "poly_power": base.poly_power,
+    }

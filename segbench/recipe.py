@@ -7,12 +7,40 @@ the data or the models.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "fp16", "bf16")
 DEFAULT_LOSS = "ce"
+#: The poly schedule's power, ``(1 - progress) ** power``: DeepLab's, wherever a recipe does not say otherwise.
+POLY_POWER = 0.9
+
+
+@dataclass(frozen=True)
+class RecipeDefaults:
+    """What fills the recipe fields a user leaves out (:func:`segbench.options.recipe_defaults`)."""
+
+    iterations: int | None
+    batch_size: int
+    lr: Mapping[str, float]  # by optimizer
+    warmup_iters: int
+    grad_clip_norm: float | None
+    poly_power: float
+
+
+#: The built-in short recipe, used when no budget is given: AdamW at a high learning rate after a short
+#: warm-up, the gradients' norm clipped to 1, decayed by a gentle poly (power 0.5), so the default grid
+#: learns the synthetic set in a few CPU minutes (benchmarks/bench_default_grid.py measures it). Without
+#: the clipping that learning rate knocked mobilenet+skip back at random (54-60 mIoU over seeds and thread
+#: counts, against 75-76 with it). DeepLab's power 0.9 leaves the rate high for less of so short a run:
+#: at 320 iterations it gave mobilenet+unet 63.6 and 70.2 mIoU for seeds 0 and 1, power 0.5 74.2 and 74.8.
+SHORT_RECIPE = RecipeDefaults(iterations=320, batch_size=16, lr={"adamw": 2e-2, "sgd": 0.01}, warmup_iters=40,
+                              grad_clip_norm=1.0, poly_power=0.5)
+#: A budget of the user's gets the usual learning rate, batch and schedule, and no clipping.
+BUDGETED_RECIPE = RecipeDefaults(iterations=None, batch_size=8, lr={"adamw": 1e-3, "sgd": 0.01}, warmup_iters=20,
+                                 grad_clip_norm=None, poly_power=POLY_POWER)
 
 
 def key(implied: Any = None, **metadata: Any) -> Any:
@@ -49,7 +77,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     momentum: float = 0.9
     warmup_iters: int = 0
-    poly_power: float = 0.9
+    poly_power: float = POLY_POWER
     #: Clip the gradients' global L2 norm to this before each step (None: no clipping), as
     #: ``torch.nn.utils.clip_grad_norm_``. What keeps a high learning rate from knocking a small model back.
     grad_clip_norm: float | None = field(default=None, metadata={"implied": None})

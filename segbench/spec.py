@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union
 import typer
 
 from segbench.checks import AT_LEAST_0, AT_LEAST_1, FRACTION, RULES, Rule, problem
+from segbench.recipe import BUDGETED_RECIPE, SHORT_RECIPE
 from segbench.rounds import DEFAULT_ROUNDS
 
 if TYPE_CHECKING:
@@ -142,23 +143,26 @@ class DataSpec:
 class TrainSpec:
     section = "train"
     epochs: int | None = setting(None, "Budget in epochs.", panel=TRAINING)
-    iterations: int | None = setting(None, "Budget in iterations (without a budget: the short recipe, 400).",
-                                     panel=TRAINING)
+    iterations: int | None = setting(
+        None, f"Budget in iterations (without a budget: the short recipe, {SHORT_RECIPE.iterations}).", panel=TRAINING)
     time_budget: float | None = setting(None, "Budget in seconds of training.", panel=TRAINING)
-    batch_size: int | None = setting(None, "Training batch size (default: 16 in the short recipe, else 8).",
-                                     flag="--train-batch-size", panel=TRAINING)
+    batch_size: int | None = setting(
+        None, f"Training batch size (default: {SHORT_RECIPE.batch_size} in the short recipe, else "
+        f"{BUDGETED_RECIPE.batch_size}).", flag="--train-batch-size", panel=TRAINING)
     crop_size: str | None = setting(
         None, "Training crop HxW (default: the dataset's, 64x64 for synthetic; else the image size).", panel=TRAINING)
     optimizer: str = setting("adamw", "adamw or sgd (momentum 0.9).", panel=TRAINING)
-    lr: float | None = setting(None, "Base LR (default: 2e-2 in the short recipe, else 1e-3 adamw, 0.01 sgd).",
-                               panel=TRAINING)
+    lr: float | None = setting(
+        None, f"Base LR (default: {SHORT_RECIPE.lr['adamw']:g} adamw in the short recipe, else "
+        f"{BUDGETED_RECIPE.lr['adamw']:g} adamw; {BUDGETED_RECIPE.lr['sgd']:g} sgd).", panel=TRAINING)
     weight_decay: float = setting(1e-4, "Weight decay.", panel=TRAINING)
     warmup_iters: int | None = setting(
-        None, "Linear LR warm-up iterations before poly decay (default: 40 in the short recipe, else 20).",
+        None, f"Linear LR warm-up iterations before poly decay (default: {SHORT_RECIPE.warmup_iters} in the short "
+        f"recipe, else {BUDGETED_RECIPE.warmup_iters}).",
         flag="--lr-warmup", panel=TRAINING)
     grad_clip: float | None = setting(
-        None, "Clip the gradients' global L2 norm to this before each step (default: 1 in the short recipe, else "
-        "none; 0: none).", panel=TRAINING, rule=AT_LEAST_0)
+        None, f"Clip the gradients' global L2 norm to this before each step (default: {SHORT_RECIPE.grad_clip_norm:g} "
+        "in the short recipe, else none; 0: none).", panel=TRAINING, rule=AT_LEAST_0)
     class_weights: bool = setting(False, "Median-frequency class weights.", panel=TRAINING)
     loss: str = setting("ce", "Training loss (see `segbench list losses`).", panel=TRAINING)
     label_smoothing: float = setting(0.0, "Label smoothing of the cross-entropy loss (0: none).", panel=TRAINING,
@@ -188,13 +192,12 @@ class TrainSpec:
         from segbench.recipe import TrainConfig
         from segbench.train_log import require_tensorboard
 
-        iterations, lr, warmup, batch_size, grad_clip = recipe_defaults(
-            self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr, self.warmup_iters, self.batch_size,
-            self.grad_clip)
+        filled = recipe_defaults(self.epochs, self.iterations, self.time_budget, self.optimizer, self.lr,
+                                 self.warmup_iters, self.batch_size, self.grad_clip)
         return TrainConfig(
-            epochs=self.epochs, iterations=iterations, time_s=self.time_budget, batch_size=batch_size,
-            crop_size=parse_size(self.crop_size) if self.crop_size else None, optimizer=self.optimizer, lr=lr,
-            weight_decay=self.weight_decay, warmup_iters=warmup, grad_clip_norm=grad_clip,
+            **filled, epochs=self.epochs, time_s=self.time_budget,
+            crop_size=parse_size(self.crop_size) if self.crop_size else None, optimizer=self.optimizer,
+            weight_decay=self.weight_decay,
             class_weights=self.class_weights, precision=self.precision, channels_last=self.channels_last, seed=seed,
             deterministic=self.deterministic, num_workers=self.workers, nproc_per_node=self.nproc_per_node,
             loss=self.loss, label_smoothing=self.label_smoothing, log_every=self.log_every,

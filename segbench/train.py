@@ -43,7 +43,7 @@ from segbench.evaluate import autocast_context, evaluate
 from segbench.losses import build_loss
 from segbench.measure.metrics import SegMetrics
 from segbench.models.decoders.base import BoundaryLogits
-from segbench.outputs import open_atomic
+from segbench.outputs import link_atomic, open_atomic
 from segbench.recipe import TrainConfig
 from segbench.rundir import EPOCH_LOG, ITERATION_LOG
 from segbench.train_log import BOARD_IMAGES, IterationLog, TensorBoardLog, denormalise
@@ -423,14 +423,15 @@ class Trainer:
     def save(self, best: bool = False) -> None:
         """Write last.pt (and best.pt) and the per-epoch log atomically (rank 0 only).
 
-        Each file goes through :func:`segbench.outputs.open_atomic`: a full disk
-        is one line naming the file and leaves no temporary file behind.
+        Each file goes through :func:`segbench.outputs.open_atomic` (best.pt is
+        last.pt's second name, :func:`segbench.outputs.link_atomic`): a full
+        disk is one line naming the file and leaves no temporary file behind.
         """
         if self.out_dir is None or self.rank != 0:
             return
-        ckpt = self.checkpoint()
-        for name in ["last.pt", "best.pt"] if best else ["last.pt"]:
-            write_checkpoint(ckpt, self.out_dir / name)
+        last = write_checkpoint(self.checkpoint(), self.out_dir / "last.pt")
+        if best:  # the same bytes: a second name, not a second 0.4 s write of a resnet18+unet checkpoint
+            link_atomic(last, self.out_dir / "best.pt")
         with open_atomic(self.out_dir / EPOCH_LOG, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
             writer.writeheader()

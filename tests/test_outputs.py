@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from segbench.cli import main
-from segbench.outputs import OutputPathError, open_atomic, prepare_dir, write_text_atomic
+from segbench.outputs import OutputPathError, link_atomic, open_atomic, prepare_dir, write_text_atomic
 from tests.conftest import FAST_CLI, assert_one_line
 
 PROFILE = ["--encoders", "mobilenet", "--decoders", "skip", "--size", "32x32", "--num-classes", "4",
@@ -88,6 +88,30 @@ def test_a_failure_while_writing_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="midway"):
         write_half()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("hard_links", [True, False])
+def test_a_second_name_keeps_its_bytes_when_the_first_is_replaced(tmp_path, monkeypatch, hard_links):
+    """best.pt as last.pt's second name: last.pt's next version is a new file, best.pt keeps the old."""
+    if not hard_links:
+        def no_links(src, dst):
+            raise OSError(errno.EPERM, "Operation not permitted", str(dst))
+
+        monkeypatch.setattr("segbench.outputs.os.link", no_links)
+    last, best = tmp_path / "last.pt", tmp_path / "best.pt"
+    write_text_atomic(last, "epoch 1")
+    write_text_atomic(best, "epoch 0")
+    assert link_atomic(last, best) == best
+    assert best.samefile(last) is hard_links
+    write_text_atomic(last, "epoch 2")
+    assert (best.read_text(), last.read_text()) == ("epoch 1", "epoch 2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temporary left
+
+
+def test_a_second_name_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "last.pt").write_text("x")
+    with pytest.raises(OutputPathError, match=r"cannot write .*best\.pt: its folder does not exist$"):
+        link_atomic(tmp_path / "last.pt", tmp_path / "gone" / "best.pt")
 
 
 def test_outputs_respect_the_umask_alike(run_dir, tmp_path):

@@ -270,6 +270,19 @@ def test_the_readme_column_table_is_the_declared_one():
     assert block == columns_markdown()
 
 
+def test_the_readme_states_the_short_recipe_as_declared():
+    from segbench.recipe import BUDGETED_RECIPE, SHORT_RECIPE
+
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    short = readme.split("training follows the short recipe: ", 1)[1].split("With a budget of your own", 1)[0]
+    r = SHORT_RECIPE
+    for stated in (f"{r.iterations} iterations of batch {r.batch_size}", f"AdamW at {r.lr['adamw']:.0e}".replace(
+            "e-0", "e-"), f"{r.warmup_iters} linear warm-up", f"power {r.poly_power:g}",
+            f"clipped to {r.grad_clip_norm:g}"):
+        assert stated in short, stated
+    assert f"poly power {BUDGETED_RECIPE.poly_power:g}" in readme
+
+
 def test_the_configuration_imports_nothing_from_training_evaluation_or_models():
     import subprocess
     import sys

@@ -105,21 +105,26 @@ def test_median_frequency_class_weights_are_used():
 
 
 def test_short_recipe_fills_batch_lr_and_warmup_only_without_a_budget():
-    from segbench.options import DEFAULT_BATCH, SHORT_RECIPE_BATCH, SHORT_RECIPE_LR
+    from segbench.recipe import BUDGETED_RECIPE, POLY_POWER, SHORT_RECIPE
     from segbench.spec import TrainSpec
 
     short = TrainSpec().recipe(seed=0)
-    assert (short.iterations, short.batch_size, short.lr) == (400, SHORT_RECIPE_BATCH, SHORT_RECIPE_LR)
+    assert (short.iterations, short.batch_size, short.lr, short.warmup_iters, short.poly_power) == (
+        SHORT_RECIPE.iterations, SHORT_RECIPE.batch_size, SHORT_RECIPE.lr["adamw"], SHORT_RECIPE.warmup_iters,
+        SHORT_RECIPE.poly_power)
+    assert SHORT_RECIPE.poly_power != POLY_POWER  # the short recipe's own schedule, not the default one
     budgeted = TrainSpec(iterations=50).recipe(seed=0)
-    assert (budgeted.batch_size, budgeted.lr) == (DEFAULT_BATCH, 1e-3)
+    assert (budgeted.iterations, budgeted.batch_size, budgeted.lr, budgeted.poly_power) == (
+        50, BUDGETED_RECIPE.batch_size, 1e-3, 0.9)
+    assert TrainSpec(optimizer="sgd").recipe(seed=0).lr == 0.01
     assert TrainSpec(batch_size=4).recipe(seed=0).batch_size == 4  # the user's batch wins in the short recipe
 
 
 def test_the_short_recipe_clips_the_gradients_a_budget_of_ones_own_does_not():
-    from segbench.options import SHORT_RECIPE_GRAD_CLIP
+    from segbench.recipe import SHORT_RECIPE
     from segbench.spec import TrainSpec
 
-    assert TrainSpec().recipe(seed=0).grad_clip_norm == SHORT_RECIPE_GRAD_CLIP
+    assert TrainSpec().recipe(seed=0).grad_clip_norm == SHORT_RECIPE.grad_clip_norm
     assert TrainSpec(iterations=50).recipe(seed=0).grad_clip_norm is None
     assert TrainSpec(grad_clip=0.0).recipe(seed=0).grad_clip_norm is None  # 0: none, in the short recipe too
     assert TrainSpec(iterations=50, grad_clip=2.0).recipe(seed=0).grad_clip_norm == 2.0
